@@ -1,0 +1,250 @@
+"""The model store: ``<root>/<model>/<version>/`` bundles, an atomic *current* pointer, history.
+
+Layout of one model's folder::
+
+    diabetes/
+      1/ 2/ 3/            sealed bundles, never modified once in place
+      current.json        {"version": 3, "previous": [1, 2]}, replaced by one rename
+      history.jsonl       one line per switch, appended
+      .lock               serialises writers (flock); readers never take it
+
+A reader opens ``current.json`` and sees either the old or the new pointer, never a partial
+one, because writers build the new file beside it and ``os.replace`` it into place. Writers
+(add, promote, rollback) hold an exclusive lock on ``.lock``, so racing promotes apply one
+after the other and every history line's ``from`` is the previous line's ``to``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import re
+import shutil
+import tempfile
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from modelserve.bundles.bundle import Bundle
+from modelserve.bundles.bundle import seal as seal_bundle
+from modelserve.errors import InvalidInput, ModelNotFound, StoreConflict
+
+POINTER_FILE = "current.json"
+HISTORY_FILE = "history.jsonl"
+LOCK_FILE = ".lock"
+MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+
+
+class Pointer(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    version: int
+    previous: list[int] = Field(default_factory=list, description="earlier current versions")
+
+
+class HistoryEntry(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    time: datetime
+    model: str
+    action: Literal["promote", "rollback"]
+    from_version: int | None = Field(alias="from")
+    to_version: int = Field(alias="to")
+    reason: str
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+def check_model_name(name: str) -> str:
+    if not MODEL_NAME.match(name):
+        raise InvalidInput(
+            f"invalid model name {name!r}: use letters, digits, '.', '_' or '-' (at most 64)",
+            field="model",
+        )
+    return name
+
+
+class ModelStore:
+    def __init__(self, root: Path):
+        self.root = Path(root)
+
+    # -- reading -------------------------------------------------------------------------
+
+    def models(self) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        return sorted(
+            p.name for p in self.root.iterdir() if p.is_dir() and MODEL_NAME.match(p.name)
+        )
+
+    def versions(self, name: str) -> list[int]:
+        folder = self._model_dir(name)
+        if not folder.is_dir():
+            return []
+        return sorted(int(p.name) for p in folder.iterdir() if p.name.isdigit() and p.is_dir())
+
+    def pointer_path(self, name: str) -> Path:
+        return self._model_dir(name) / POINTER_FILE
+
+    def pointer(self, name: str) -> Pointer | None:
+        try:
+            raw = self.pointer_path(name).read_bytes()
+        except FileNotFoundError:
+            return None
+        try:
+            return Pointer.model_validate_json(raw)
+        except ValidationError as exc:
+            raise StoreConflict(f"{self.pointer_path(name)}: unreadable pointer") from exc
+
+    def current_version(self, name: str) -> int:
+        pointer = self.pointer(name)
+        if pointer is None:
+            if not self.versions(name):
+                raise ModelNotFound(self._unknown_model_message(name))
+            raise ModelNotFound(f"model {name!r} has no current version: promote one")
+        return pointer.version
+
+    def bundle(self, name: str, version: int | None = None, *, verify: bool = True) -> Bundle:
+        """The given version of a model, or its current one; verified unless told otherwise."""
+        if version is None:
+            version = self.current_version(name)
+        path = self._model_dir(name) / str(version)
+        if not path.is_dir():
+            if not self.versions(name):
+                raise ModelNotFound(self._unknown_model_message(name))
+            raise ModelNotFound(f"model {name!r} has no version {version}")
+        return Bundle.open(path, verify=verify)
+
+    def history(self, name: str) -> list[HistoryEntry]:
+        try:
+            lines = (self._model_dir(name) / HISTORY_FILE).read_text().splitlines()
+        except FileNotFoundError:
+            return []
+        return [HistoryEntry.model_validate_json(line) for line in lines if line.strip()]
+
+    # -- writing -------------------------------------------------------------------------
+
+    def add(self, source: Path, name: str | None = None) -> Bundle:
+        """Copy a verified bundle into the store as the model's next version; not promoted."""
+        incoming = Bundle.open(source)
+        name = check_model_name(name or incoming.name)
+        folder = self._model_dir(name)
+        folder.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=folder))
+        try:
+            for file in incoming.metadata.files:
+                shutil.copy2(incoming.path / file, staging / file)
+            with self._locked(name):
+                version = max(self.versions(name), default=0) + 1
+                metadata = incoming.metadata.model_copy(update={"name": name, "version": version})
+                seal_bundle(staging, metadata)
+                Bundle.open(staging)
+                os.rename(staging, folder / str(version))
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return Bundle.open(folder / str(version))
+
+    def promote(
+        self, name: str, version: int, reason: str, details: dict[str, Any] | None = None
+    ) -> HistoryEntry:
+        self.bundle(name, version)
+        with self._locked(name):
+            old = self.pointer(name)
+            if old is not None and old.version == version:
+                raise StoreConflict(f"version {version} of {name!r} is already current")
+            previous = [*old.previous, old.version] if old else []
+            return self._switch(
+                name, "promote", old, Pointer(version=version, previous=previous), reason, details
+            )
+
+    def rollback(
+        self,
+        name: str,
+        to: int | None = None,
+        reason: str = "rollback",
+        details: dict[str, Any] | None = None,
+    ) -> HistoryEntry:
+        """Return to the previous current version, or to ``to``; a later rollback undoes this."""
+        if to is not None:
+            self.bundle(name, to)
+        with self._locked(name):
+            old = self.pointer(name)
+            if old is None:
+                raise ModelNotFound(f"model {name!r} has no current version to roll back from")
+            if to is None:
+                if not old.previous:
+                    raise StoreConflict(f"model {name!r} has no earlier version to roll back to")
+                new = Pointer(version=old.previous[-1], previous=old.previous[:-1])
+            elif to == old.version:
+                raise StoreConflict(f"version {to} of {name!r} is already current")
+            else:
+                new = Pointer(version=to, previous=[*old.previous, old.version])
+            self.bundle(name, new.version)
+            return self._switch(name, "rollback", old, new, reason, details)
+
+    def seed(self, source: Path, name: str) -> None:
+        """Install ``source`` as version 1 of ``name``, current, if the store holds no model."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with _flock(self.root / LOCK_FILE):
+            if self.models():
+                return
+            bundle = self.add(source, name)
+            self.promote(name, bundle.version, reason="demo bundle installed in an empty store")
+
+    # -- internals -----------------------------------------------------------------------
+
+    def _switch(self, name, action, old: Pointer | None, new: Pointer, reason, details):
+        folder = self._model_dir(name)
+        tmp = folder / f".{POINTER_FILE}.{os.getpid()}.tmp"
+        with open(tmp, "w") as f:
+            f.write(new.model_dump_json())
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, folder / POINTER_FILE)
+        _fsync_dir(folder)
+        entry = HistoryEntry(
+            time=datetime.now(UTC),
+            model=name,
+            action=action,
+            from_version=old.version if old else None,
+            to_version=new.version,
+            reason=reason,
+            details=details or {},
+        )
+        with open(folder / HISTORY_FILE, "a") as f:
+            f.write(entry.model_dump_json(by_alias=True) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        return entry
+
+    def _locked(self, name: str):
+        folder = self._model_dir(name)
+        folder.mkdir(parents=True, exist_ok=True)
+        return _flock(folder / LOCK_FILE)
+
+    def _model_dir(self, name: str) -> Path:
+        return self.root / check_model_name(name)
+
+    def _unknown_model_message(self, name: str) -> str:
+        known = ", ".join(self.models()) or "none"
+        return f"no model {name!r} in store {self.root} (models: {known})"
+
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def _flock(path: Path):
+    with open(path, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)

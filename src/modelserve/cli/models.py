@@ -1,0 +1,144 @@
+"""``modelserve models …`` and ``modelserve rollback``: the store's versions and switches."""
+
+from __future__ import annotations
+
+import click
+
+from modelserve.cli.common import (
+    Context,
+    echo_json,
+    echo_table,
+    json_option,
+    model_name_option,
+    model_option,
+    pass_context,
+)
+
+
+@click.group()
+def models() -> None:
+    """List, inspect, promote and roll back model versions."""
+
+
+@models.command("list")
+@json_option
+@pass_context
+def list_models(ctx: Context, as_json: bool) -> None:
+    """Every model in the store with its versions and the current one."""
+    rows = []
+    for name in ctx.store.models():
+        pointer = ctx.store.pointer(name)
+        current = pointer.version if pointer else None
+        metrics = (
+            ctx.store.bundle(name, current, verify=False).metadata.evaluation.metrics
+            if current
+            else None
+        )
+        rows.append(
+            {
+                "model": name,
+                "versions": ctx.store.versions(name),
+                "current": current,
+                "accuracy": metrics.accuracy if metrics else None,
+            }
+        )
+    if as_json:
+        echo_json(rows)
+        return
+    echo_table(
+        ["model", "current", "versions", "accuracy"],
+        [
+            [r["model"], r["current"], ",".join(map(str, r["versions"])), r["accuracy"]]
+            for r in rows
+        ],
+    )
+
+
+@models.command()
+@model_option
+@json_option
+@pass_context
+def show(ctx: Context, model_ref, as_json: bool) -> None:
+    """Metadata of one version (default: the current one); verifies its checksums."""
+    name, version = model_ref.resolve(ctx.settings)
+    bundle = ctx.store.bundle(name, version)
+    meta = bundle.metadata
+    if as_json:
+        echo_json(meta.model_dump(mode="json"))
+        return
+    is_current = meta.version == ctx.store.current_version(name)
+    click.echo(f"{meta.name} version {meta.version}{' (current)' if is_current else ''}")
+    click.echo(f"created   {meta.created.isoformat()}")
+    click.echo(f"path      {bundle.path}")
+    click.echo(f"inputs    {', '.join(meta.feature_names)} (float32)")
+    click.echo(
+        f"output    {meta.output.name}: {meta.output.description}, "
+        f"class 1 above {meta.output.threshold}"
+    )
+    network = " -> ".join(f"{layer.units} {layer.activation}" for layer in meta.layers)
+    click.echo(f"network   {network}{', inputs normalised' if meta.normalisation else ''}")
+    t = meta.training
+    click.echo(
+        f"training  {t.source}, epochs {t.epochs}, batch size {t.batch_size}, seed {t.seed}"
+        f", data sha256 {t.data_sha256 or 'unknown'}"
+    )
+    m = meta.evaluation.metrics
+    click.echo(
+        f"holdout   {meta.evaluation.split}: accuracy {m.accuracy:.4f}, "
+        f"f1 {m.f1:.4f}, roc_auc {m.roc_auc if m.roc_auc is None else round(m.roc_auc, 4)}"
+        f", n {m.n}"
+    )
+    click.echo("files     all checksums match")
+
+
+@models.command()
+@click.argument("version", type=click.IntRange(min=1))
+@model_name_option
+@click.option("--reason", default="promoted from the command line", show_default=True)
+@pass_context
+def promote(ctx: Context, version: int, model_name: str | None, reason: str) -> None:
+    """Make VERSION the current version."""
+    name = model_name or ctx.settings.model
+    entry = ctx.store.promote(name, version, reason)
+    click.echo(f"{name}: current version {entry.from_version} -> {entry.to_version}")
+
+
+@click.command()
+@click.option(
+    "--to",
+    "to",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Version to return to; default: the previous current version.",
+)
+@model_name_option
+@click.option("--reason", default="rolled back from the command line", show_default=True)
+@pass_context
+def rollback(ctx: Context, to: int | None, model_name: str | None, reason: str) -> None:
+    """Return to the previous current version (or to --to VERSION)."""
+    name = model_name or ctx.settings.model
+    entry = ctx.store.rollback(name, to, reason)
+    click.echo(f"{name}: current version {entry.from_version} -> {entry.to_version}")
+
+
+models.add_command(rollback)
+
+
+@models.command()
+@model_name_option
+@json_option
+@pass_context
+def history(ctx: Context, model_name: str | None, as_json: bool) -> None:
+    """Every switch of the current version, oldest first."""
+    entries = ctx.store.history(model_name or ctx.settings.model)
+    if as_json:
+        for entry in entries:
+            echo_json(entry.model_dump(mode="json", by_alias=True))
+        return
+    echo_table(
+        ["time", "action", "from", "to", "reason"],
+        [
+            [e.time.isoformat(timespec="seconds"), e.action, e.from_version, e.to_version, e.reason]
+            for e in entries
+        ],
+    )

@@ -1,0 +1,39 @@
+"""One exception family: ``web`` maps it to HTTP statuses, ``cli`` to exit codes."""
+
+from __future__ import annotations
+
+
+class ModelserveError(Exception):
+    """An error whose message is meant for the user, as is."""
+
+    exit_code = 2
+
+
+class InvalidInput(ModelserveError):
+    """Data given by a user (a CSV, a row, a payload) is malformed.
+
+    ``field`` names the offending field or column; ``line`` the 1-based line of a text source.
+    """
+
+    def __init__(self, message: str, *, field: str | None = None, line: int | None = None):
+        super().__init__(message)
+        self.field = field
+        self.line = line
+
+
+class ModelNotFound(ModelserveError):
+    """No such model, or no such version of it."""
+
+
+class InvalidBundle(ModelserveError):
+    """A bundle is malformed, incomplete or its files do not match their checksums."""
+
+
+class StoreConflict(ModelserveError):
+    """A store operation cannot apply to the store as it is (e.g. nothing to roll back to)."""
+
+
+class MissingDependency(ModelserveError):
+    """An optional part of modelserve is not installed (e.g. the ``train`` extra)."""
+
+    exit_code = 1

@@ -1,0 +1,21 @@
+"""Model runtimes behind one interface: ``load()`` then ``predict(batch)``.
+
+``numpy`` is the serving runtime and never imports TensorFlow; ``keras`` runs ``model.keras``
+itself and needs the ``train`` extra.
+"""
+
+from __future__ import annotations
+
+from modelserve.bundles import Bundle
+from modelserve.runtime.base import ModelRuntime
+from modelserve.runtime.keras_runtime import KerasRuntime
+from modelserve.runtime.numpy_runtime import NumpyRuntime
+
+RUNTIMES: dict[str, type[ModelRuntime]] = {"numpy": NumpyRuntime, "keras": KerasRuntime}
+
+
+def load_runtime(bundle: Bundle, kind: str = "numpy") -> ModelRuntime:
+    return RUNTIMES[kind](bundle).load()
+
+
+__all__ = ["RUNTIMES", "KerasRuntime", "ModelRuntime", "NumpyRuntime", "load_runtime"]

@@ -1,0 +1,76 @@
+import json
+import shutil
+
+import pytest
+
+from modelserve.bundles import METADATA_FILE, WEIGHTS_FILE, Bundle
+from modelserve.bundles.bundle import sha256_file
+from modelserve.errors import InvalidBundle
+from modelserve.settings import demo_bundle_path
+
+
+@pytest.fixture
+def bundle_dir(tmp_path):
+    return shutil.copytree(demo_bundle_path(), tmp_path / "bundle")
+
+
+def test_demo_bundle_holds_everything_the_format_promises(bundle_dir):
+    bundle = Bundle.open(bundle_dir)
+    meta = bundle.metadata
+    assert (meta.name, meta.version) == ("diabetes", 1)
+    assert [f.name for f in meta.features][:2] == ["pregnancies", "glucose"]
+    assert {f.dtype for f in meta.features} == {"float32"}
+    assert meta.output.threshold == 0.5 and meta.output.shape == (1,)
+    assert len(meta.normalisation.mean) == 8
+    assert [(layer.units, layer.activation) for layer in meta.layers] == [
+        (12, "relu"),
+        (8, "relu"),
+        (1, "sigmoid"),
+    ]
+    m = meta.evaluation.metrics
+    assert m.n == 153 and sum(map(sum, m.confusion_matrix)) == 153
+    assert 0.75 <= m.accuracy <= 1 and m.roc_auc is not None
+    assert (meta.training.epochs, meta.training.batch_size, meta.training.seed) == (150, 10, 7)
+    assert len(meta.training.data_sha256) == 64
+    assert meta.files == {
+        name: sha256_file(bundle_dir / name) for name in ("model.keras", "weights.npz")
+    }
+    # A few KB, so it can ship in the repository.
+    assert sum(p.stat().st_size for p in bundle_dir.iterdir()) < 100_000
+
+
+def test_tampered_file_is_refused_naming_it(bundle_dir):
+    with open(bundle_dir / WEIGHTS_FILE, "r+b") as f:
+        f.seek(200)
+        byte = f.read(1)
+        f.seek(200)
+        f.write(bytes([byte[0] ^ 1]))
+    with pytest.raises(InvalidBundle, match=r"weights\.npz: checksum does not match"):
+        Bundle.open(bundle_dir)
+    # Reading metadata alone still works, for inspection.
+    assert Bundle.open(bundle_dir, verify=False).version == 1
+
+
+def test_missing_and_unlisted_files_are_refused(bundle_dir):
+    (bundle_dir / "notes.txt").write_text("extra")
+    with pytest.raises(InvalidBundle, match=r"notes\.txt: file is not listed"):
+        Bundle.open(bundle_dir)
+    (bundle_dir / "notes.txt").unlink()
+    (bundle_dir / "model.keras").unlink()
+    with pytest.raises(InvalidBundle, match=r"model\.keras: file is missing"):
+        Bundle.open(bundle_dir)
+
+
+def test_invalid_metadata_is_refused_naming_the_field(bundle_dir):
+    path = bundle_dir / METADATA_FILE
+    document = json.loads(path.read_text())
+    document["layers"][-1]["activation"] = "softmax"
+    path.write_text(json.dumps(document))
+    with pytest.raises(InvalidBundle, match=r"invalid metadata at layers\.2\.activation"):
+        Bundle.open(bundle_dir)
+    path.write_text("{not json")
+    with pytest.raises(InvalidBundle, match="metadata.json: invalid metadata"):
+        Bundle.open(bundle_dir)
+    path.unlink()
+    with pytest.raises(InvalidBundle, match="metadata.json: file is missing"):
+        Bundle.open(bundle_dir)

@@ -1,0 +1,132 @@
+import json
+
+import pytest
+
+VERBS = [
+    [],
+    ["train"],
+    ["import-legacy"],
+    ["evaluate"],
+    ["predict"],
+    ["rollback"],
+    ["models"],
+    ["models", "list"],
+    ["models", "show"],
+    ["models", "promote"],
+    ["models", "rollback"],
+    ["models", "history"],
+]
+
+
+@pytest.mark.parametrize("verb", VERBS, ids=lambda v: " ".join(v) or "modelserve")
+def test_every_verb_has_help(cli, verb):
+    result = cli(*verb, "--help")
+    assert result.returncode == 0
+    assert result.stdout.startswith("Usage: modelserve")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["frobnicate"], "No such command 'frobnicate'"),
+        (["predict", "--bogus"], "No such option '--bogus'"),
+        (["predict"], "give exactly one of --data or --row"),
+        (["train", "--epochs", "0"], "Invalid value for '--epochs'"),
+        (["predict", "--row", "1,2,3"], "--row: expected 8 numbers, found 3"),
+        (["predict", "--row", "6,148,72,35,0,33.6,0.627,x"], "--row column 8 (age): 'x' is not"),
+        (["predict", "--row", "6,148,72,35,0,33.6,inf,50"], "column 7 (diabetes_pedigree)"),
+        (["predict", "--model", "nope", "--row", "1"], "no model 'nope' in store"),
+        (["predict", "--model", "diabetes:x", "--row", "1"], "version must be a positive integer"),
+        (["evaluate", "--model", "diabetes:7"], "model 'diabetes' has no version 7"),
+        (["models", "promote", "1"], "version 1 of 'diabetes' is already current"),
+        (["rollback"], "no earlier version to roll back to"),
+        (
+            ["import-legacy", "--json", "/nonexistent.json", "--weights", "x.h5"],
+            "cannot read /nonexistent.json",
+        ),
+    ],
+)
+def test_bad_usage_and_input_print_one_line_and_exit_2(cli, args, message):
+    result = cli(*args)
+    assert result.returncode == 2
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("modelserve: error: ")
+    assert message in lines[0]
+
+
+def test_csv_errors_name_line_and_column(cli, tmp_path):
+    data = tmp_path / "rows.csv"
+    data.write_text("6,148,72,35,0,33.6,0.627,50\n1,85,66,29,0,26.6,nan,31\n")
+    result = cli("predict", "--data", str(data))
+    assert result.returncode == 2
+    assert (
+        f"{data} line 2, column 7 (diabetes_pedigree): 'nan' is not a finite number"
+        in result.stderr
+    )
+    data.write_text("6,148,72,35,0,33.6,0.627,50,1\n6,148,72\n")
+    result = cli("evaluate", "--data", str(data))
+    assert result.returncode == 2 and "line 2: expected 9 fields" in result.stderr
+
+
+def test_bad_settings_are_reported_by_variable(cli):
+    cli.env["MODELSERVE_SEED_DEMO"] = "perhaps"
+    result = cli("models", "list")
+    assert result.returncode == 2
+    assert "MODELSERVE_SEED_DEMO" in result.stderr
+
+
+def test_predict_on_a_fresh_store_uses_the_demo_bundle(cli, pima_csv):
+    result = cli("predict", "--row", "6,148,72,35,0,33.6,0.627,50", "--json")
+    assert result.returncode == 0, result.stderr
+    record = json.loads(result.stdout)
+    assert record["model"] == "diabetes" and record["version"] == 1
+    assert 0.5 < record["probability"] < 1 and record["class"] == 1
+
+    rows = cli("predict", "--data", str(pima_csv), "--json").stdout.splitlines()
+    assert len(rows) == 765
+    first = json.loads(rows[0])
+    assert first["probability"] == pytest.approx(record["probability"]) and first["label"] == 1
+
+
+def test_evaluate_reports_accuracy_and_confusion_matrix(cli, pima_csv):
+    text = cli("evaluate", "--data", str(pima_csv))
+    assert text.returncode == 0
+    assert "accuracy " in text.stdout and "true 1" in text.stdout
+    report = json.loads(cli("evaluate", "--data", str(pima_csv), "--json").stdout)
+    assert report["n"] == 765 and 0.75 < report["accuracy"] <= 1
+    assert sum(map(sum, report["confusion_matrix"])) == 765
+
+
+def test_store_verbs_round_trip(cli, seed_model, pima_csv):
+    json_path, h5_path = seed_model
+    imported = cli(
+        "import-legacy",
+        "--json",
+        str(json_path),
+        "--weights",
+        str(h5_path),
+        "--data",
+        str(pima_csv),
+    )
+    assert imported.returncode == 0, imported.stderr
+    assert "stored diabetes version 2 (not current; current is 1)" in imported.stdout
+
+    listing = json.loads(cli("models", "list", "--json").stdout)
+    assert listing == [
+        {"model": "diabetes", "versions": [1, 2], "current": 1, "accuracy": listing[0]["accuracy"]}
+    ]
+    assert (
+        cli("models", "promote", "2", "--reason", "legacy wins").stdout.strip()
+        == "diabetes: current version 1 -> 2"
+    )
+    shown = json.loads(cli("models", "show", "--json").stdout)
+    assert shown["version"] == 2 and shown["training"]["source"] == "import-legacy"
+    assert "(current)" in cli("models", "show", "--model", "diabetes:2").stdout
+    assert cli("rollback").stdout.strip() == "diabetes: current version 2 -> 1"
+    history = [json.loads(line) for line in cli("models", "history", "--json").stdout.splitlines()]
+    assert [(h["action"], h["from"], h["to"]) for h in history] == [
+        ("promote", None, 1),
+        ("promote", 1, 2),
+        ("rollback", 2, 1),
+    ]
+    assert history[1]["reason"] == "legacy wins"
