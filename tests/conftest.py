@@ -38,6 +38,21 @@ def seed_model(shared_data: Path) -> tuple[Path, Path]:
     return folder / "model.json", folder / "model.h5"
 
 
+@pytest.fixture(scope="session")
+def import_legacy_args(seed_model, pima_csv) -> list[str]:
+    """``modelserve import-legacy`` arguments for the tutorial's files."""
+    json_path, h5_path = seed_model
+    return [
+        "import-legacy",
+        "--json",
+        str(json_path),
+        "--weights",
+        str(h5_path),
+        "--data",
+        str(pima_csv),
+    ]
+
+
 @pytest.fixture
 def store(tmp_path: Path) -> ModelStore:
     """An empty store."""

@@ -97,17 +97,8 @@ def test_evaluate_reports_accuracy_and_confusion_matrix(cli, pima_csv):
     assert sum(map(sum, report["confusion_matrix"])) == 765
 
 
-def test_store_verbs_round_trip(cli, seed_model, pima_csv):
-    json_path, h5_path = seed_model
-    imported = cli(
-        "import-legacy",
-        "--json",
-        str(json_path),
-        "--weights",
-        str(h5_path),
-        "--data",
-        str(pima_csv),
-    )
+def test_store_verbs_round_trip(cli, import_legacy_args):
+    imported = cli(*import_legacy_args)
     assert imported.returncode == 0, imported.stderr
     assert "stored diabetes version 2 (not current; current is 1)" in imported.stdout
 

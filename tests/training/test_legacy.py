@@ -30,19 +30,11 @@ def reference_network(json_path, h5_path):
     return model
 
 
-def test_import_equals_the_legacy_network_on_every_row(cli, seed_model, pima_csv, tmp_path):
+def test_import_equals_the_legacy_network_on_every_row(
+    cli, import_legacy_args, seed_model, pima_csv, tmp_path
+):
     json_path, h5_path = seed_model
-    result = cli(
-        "import-legacy",
-        "--json",
-        str(json_path),
-        "--weights",
-        str(h5_path),
-        "--data",
-        str(pima_csv),
-        "--model",
-        "legacy",
-    )
+    result = cli(*import_legacy_args, "--model", "legacy")
     assert result.returncode == 0, result.stderr
     assert "stored legacy version 1 (current)" in result.stdout
 
