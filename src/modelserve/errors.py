@@ -37,3 +37,26 @@ class MissingDependency(ModelserveError):
     """An optional part of modelserve is not installed (e.g. the ``train`` extra)."""
 
     exit_code = 1
+
+
+class PayloadTooLarge(InvalidInput):
+    """A request carries more rows or bytes than the server accepts."""
+
+
+class UnsupportedMediaType(InvalidInput):
+    """A request body comes in a format the endpoint does not read."""
+
+    def __init__(self, message: str):
+        super().__init__(message, field="Content-Type")
+
+
+class BackendUnavailable(ModelserveError):
+    """The broker cannot be reached: the request was not accepted; retrying later may work."""
+
+    exit_code = 1
+
+
+class BackendTimeout(ModelserveError):
+    """The request was queued but no worker answered within the request timeout."""
+
+    exit_code = 1

@@ -5,11 +5,14 @@ from __future__ import annotations
 import os
 from importlib import resources
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field
+from pydantic import AnyUrl, Field, SecretStr, UrlConstraints
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEMO_MODEL_NAME = "diabetes"
+
+BrokerUrl = Annotated[AnyUrl, UrlConstraints(allowed_schemes=["amqp", "amqps", "pyamqp"])]
 
 
 def _default_store() -> Path:
@@ -43,6 +46,39 @@ class Settings(BaseSettings):
         default=True,
         description="Install the shipped demo bundle when the store holds no model yet.",
     )
+
+    # -- serving ---------------------------------------------------------------------------
+    host: str = Field(default="127.0.0.1", description="Address the web server listens on.")
+    port: int = Field(default=5100, ge=1, le=65535, description="Port of the web server.")
+    web_workers: int = Field(default=2, ge=1, description="gunicorn worker processes.")
+    web_threads: int = Field(default=4, ge=1, description="Threads per gunicorn worker.")
+    broker_url: BrokerUrl | None = Field(
+        default=None,
+        description="RabbitMQ URL; set, requests run as Celery tasks on `modelserve worker`s.",
+    )
+    queue: str = Field(
+        default="modelserve",
+        pattern=r"^[A-Za-z0-9._-]{1,200}$",
+        description="RabbitMQ queue of prediction tasks; deployments sharing a broker differ.",
+    )
+    request_timeout: float = Field(
+        default=10.0, gt=0, description="Seconds a request may wait for a worker's answer."
+    )
+    max_body_bytes: int = Field(
+        default=8 * 1024 * 1024, ge=1024, description="Largest request body or upload (413)."
+    )
+    max_batch_rows: int = Field(default=10_000, ge=1, description="Most rows in one request (413).")
+    api_token: SecretStr | None = Field(
+        default=None, description="If set, the JSON API requires `Authorization: Bearer <token>`."
+    )
+    secret_key: SecretStr | None = Field(
+        default=None,
+        description="Signs form (CSRF) tokens; random per `modelserve serve` run when unset.",
+    )
+    worker_concurrency: int = Field(
+        default=2, ge=1, description="Processes per `modelserve worker`."
+    )
+    log_level: str = Field(default="INFO", description="Log level of web and worker processes.")
 
 
 def get_settings(**overrides: object) -> Settings:

@@ -12,6 +12,7 @@ from modelserve import __version__
 from modelserve.cli.common import Context
 from modelserve.cli.models import models, rollback
 from modelserve.cli.offline import evaluate, predict
+from modelserve.cli.serving import serve, worker
 from modelserve.cli.training import import_legacy, train
 from modelserve.errors import ModelserveError
 from modelserve.settings import get_settings
@@ -31,7 +32,7 @@ def cli(ctx: click.Context, store: Path | None) -> None:
     ctx.obj = Context(get_settings(store=store))
 
 
-for command in (train, import_legacy, evaluate, predict, models, rollback):
+for command in (train, import_legacy, evaluate, predict, models, rollback, serve, worker):
     cli.add_command(command)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from modelserve.bundles import Bundle
 from modelserve.runtime.base import ModelRuntime
+from modelserve.runtime.cache import ModelCache
 from modelserve.runtime.keras_runtime import KerasRuntime
 from modelserve.runtime.numpy_runtime import NumpyRuntime
 
@@ -18,4 +19,11 @@ def load_runtime(bundle: Bundle, kind: str = "numpy") -> ModelRuntime:
     return RUNTIMES[kind](bundle).load()
 
 
-__all__ = ["RUNTIMES", "KerasRuntime", "ModelRuntime", "NumpyRuntime", "load_runtime"]
+__all__ = [
+    "RUNTIMES",
+    "KerasRuntime",
+    "ModelCache",
+    "ModelRuntime",
+    "NumpyRuntime",
+    "load_runtime",
+]

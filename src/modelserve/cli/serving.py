@@ -1,0 +1,90 @@
+"""``modelserve serve`` and ``modelserve worker``: the production processes."""
+
+from __future__ import annotations
+
+import click
+
+from modelserve.cli.common import Context, pass_context
+
+
+@click.command()
+@click.option("--host", default=None, help="Listen address; default: MODELSERVE_HOST (127.0.0.1).")
+@click.option(
+    "--port",
+    type=click.IntRange(1, 65535),
+    default=None,
+    help="Listen port; default: MODELSERVE_PORT (5100).",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="gunicorn worker processes; default: MODELSERVE_WEB_WORKERS (2).",
+)
+@click.option(
+    "--bind-fd",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Serve on an inherited listening socket (socket activation) instead.",
+)
+@pass_context
+def serve(ctx: Context, host, port, workers, bind_fd) -> None:
+    """Run the web front end (pages and JSON APIs) under gunicorn."""
+    from modelserve.web.server import run
+
+    updates = {
+        k: v
+        for k, v in {"host": host, "port": port, "web_workers": workers}.items()
+        if v is not None
+    }
+    settings = ctx.settings.model_copy(update=updates)
+    ctx.store  # noqa: B018 - installs the demo bundle once, before workers start
+    bind = f"fd://{bind_fd}" if bind_fd is not None else _bind(settings.host, settings.port)
+    mode = "celery" if settings.broker_url else "embedded"
+    if bind_fd is None:
+        click.echo(
+            f"modelserve: serving {settings.model} ({mode} mode) on "
+            f"http://{_bind(settings.host, settings.port)}/",
+            err=True,
+        )
+    run(settings, bind)
+
+
+@click.command()
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Worker processes; default: MODELSERVE_WORKER_CONCURRENCY (2).",
+)
+@pass_context
+def worker(ctx: Context, concurrency) -> None:
+    """Run Celery workers that answer prediction requests from RabbitMQ."""
+    import os
+    import socket
+
+    from modelserve.logs import configure_logging
+    from modelserve.worker import app as worker_app
+
+    settings = ctx.settings
+    if settings.broker_url is None:
+        raise click.UsageError("set MODELSERVE_BROKER_URL (e.g. amqp://user:pass@host:5672//)")
+    ctx.store  # noqa: B018 - installs the demo bundle once, before the pool forks
+    configure_logging(settings.log_level)
+    worker_app.serve_with(settings)
+    celery = worker_app.create_celery(settings)
+    process = celery.Worker(
+        concurrency=concurrency or settings.worker_concurrency,
+        loglevel=settings.log_level,
+        hostname=f"modelserve-{os.getpid()}@{socket.gethostname()}",
+        without_gossip=True,
+        without_mingle=True,
+        optimization="fair",
+        quiet=True,
+    )
+    process.start()
+    raise SystemExit(process.exitcode)
+
+
+def _bind(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

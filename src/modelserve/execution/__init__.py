@@ -1,0 +1,24 @@
+"""Executors: where a validated batch runs. ``embedded`` runs it in the web process;
+``celery`` sends it to workers over RabbitMQ. The web tier never knows which one it has."""
+
+from __future__ import annotations
+
+from modelserve.bundles import ModelStore
+from modelserve.execution.base import Executor, Prediction, Readiness
+from modelserve.runtime import ModelCache
+from modelserve.settings import Settings
+
+
+def create_executor(settings: Settings, store: ModelStore) -> Executor:
+    """The embedded executor, or the Celery one when ``MODELSERVE_BROKER_URL`` is set."""
+    if settings.broker_url is None:
+        from modelserve.execution.embedded import EmbeddedExecutor
+
+        return EmbeddedExecutor(ModelCache(store))
+    from modelserve.execution.celery import CeleryExecutor
+    from modelserve.worker.app import create_celery
+
+    return CeleryExecutor(create_celery(settings), timeout=settings.request_timeout)
+
+
+__all__ = ["Executor", "Prediction", "Readiness", "create_executor"]

@@ -1,0 +1,37 @@
+"""The executor interface: where a validated batch goes to be run by a model."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Prediction:
+    probabilities: np.ndarray  # (N, 1) float32
+    model: str
+    version: int
+    queue_wait: float | None = None  # seconds a task waited for a worker (Celery mode)
+
+
+@dataclass(frozen=True)
+class Readiness:
+    ready: bool
+    checks: dict[str, str] = field(default_factory=dict)
+
+
+class Executor(ABC):
+    mode: str
+
+    @abstractmethod
+    def predict(self, model: str, version: int | None, batch: np.ndarray) -> Prediction:
+        """Run ``batch`` through ``version`` of ``model`` (None: the current version)."""
+
+    @abstractmethod
+    def readiness(self, model: str) -> Readiness:
+        """Whether a request for ``model`` would be answered now, and why not."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections and threads."""

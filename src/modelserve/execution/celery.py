@@ -1,0 +1,84 @@
+"""Celery mode: each request becomes one task over RabbitMQ; the answer returns over RabbitMQ.
+
+The client side only: the tasks themselves live in ``modelserve.worker``.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from celery import Celery
+from celery.exceptions import TimeoutError as CeleryTimeout
+from kombu.exceptions import OperationalError
+
+from modelserve import errors
+from modelserve.errors import BackendTimeout, BackendUnavailable
+from modelserve.execution.base import Executor, Prediction, Readiness
+from modelserve.worker.app import PREDICT_TASK
+
+# Errors a worker reports by name; anything else arrives as a plain ModelserveError.
+_REMOTE_ERRORS = {
+    cls.__name__: cls
+    for cls in (
+        errors.InvalidInput,
+        errors.PayloadTooLarge,
+        errors.ModelNotFound,
+        errors.InvalidBundle,
+    )
+}
+
+
+class CeleryExecutor(Executor):
+    mode = "celery"
+
+    def __init__(self, app: Celery, timeout: float):
+        self.app = app
+        self.timeout = timeout
+
+    def predict(self, model: str, version: int | None, batch: np.ndarray) -> Prediction:
+        try:
+            result = self.app.send_task(
+                PREDICT_TASK,
+                args=[model, version, batch.tolist(), time.time()],
+                expires=self.timeout,
+            )
+        except OperationalError as exc:
+            raise BackendUnavailable(f"the message broker is unreachable: {exc}") from exc
+        try:
+            answer = result.get(timeout=self.timeout, propagate=True)
+        except CeleryTimeout:
+            raise BackendTimeout(f"no worker answered within {self.timeout:g} s") from None
+        except OperationalError as exc:
+            raise BackendUnavailable(f"lost the message broker: {exc}") from exc
+        finally:
+            result.forget()
+        if "error" in answer:
+            raise _remote_error(answer["error"])
+        return Prediction(
+            probabilities=np.asarray(answer["probabilities"], dtype=np.float32).reshape(-1, 1),
+            model=answer["model"],
+            version=answer["version"],
+            queue_wait=answer.get("queue_wait"),
+        )
+
+    def readiness(self, model: str) -> Readiness:
+        try:
+            with self.app.connection_for_write() as connection:
+                connection.ensure_connection(max_retries=1, timeout=2)
+        except Exception as exc:  # noqa: BLE001 - any failure means "not ready", reported
+            return Readiness(False, {"broker": f"unreachable: {exc}"})
+        replies = self.app.control.ping(timeout=1.0)
+        if not replies:
+            return Readiness(False, {"broker": "reachable", "workers": "none answered"})
+        return Readiness(True, {"broker": "reachable", "workers": f"{len(replies)} answering"})
+
+    def close(self) -> None:
+        self.app.close()
+
+
+def _remote_error(error: dict) -> errors.ModelserveError:
+    cls = _REMOTE_ERRORS.get(error["kind"], errors.ModelserveError)
+    if issubclass(cls, errors.InvalidInput):
+        return cls(error["message"], field=error.get("field"))
+    return cls(error["message"])

@@ -1,0 +1,64 @@
+"""Turning JSON values into (N, F) float arrays, with errors that name the offending element."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from pydantic import TypeAdapter, ValidationError
+
+from modelserve.errors import InvalidInput, PayloadTooLarge
+from modelserve.protocol.types import Number, Row
+
+_ROWS = TypeAdapter(list[Row])
+_COLUMN = TypeAdapter(list[Number])
+
+
+def field_path(root: str, loc: tuple[Any, ...]) -> str:
+    path = root
+    for part in loc:
+        path += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return path
+
+
+def invalid(root: str, error: ValidationError) -> InvalidInput:
+    first = error.errors()[0]
+    path = field_path(root, first["loc"])
+    return InvalidInput(f"{path}: {first['msg']}", field=path)
+
+
+def rows_to_array(value: Any, root: str, n_features: int, max_rows: int) -> np.ndarray:
+    """A list of rows of numbers into a (N, F) float32 array."""
+    if isinstance(value, list) and len(value) > max_rows:
+        raise too_many_rows(root, len(value), max_rows)
+    try:
+        rows = _ROWS.validate_python(value)
+    except ValidationError as exc:
+        raise invalid(root, exc) from exc
+    if not rows:
+        raise InvalidInput(f"{root}: the batch is empty", field=root)
+    for i, row in enumerate(rows):
+        if len(row) != n_features:
+            raise InvalidInput(
+                f"{root}[{i}]: expected {n_features} values, found {len(row)}", field=f"{root}[{i}]"
+            )
+    return np.asarray(rows, dtype=np.float32)
+
+
+def column_to_array(value: Any, root: str) -> np.ndarray:
+    try:
+        return np.asarray(_COLUMN.validate_python(value), dtype=np.float32)
+    except ValidationError as exc:
+        raise invalid(root, exc) from exc
+
+
+def too_many_rows(root: str, rows: int, limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(f"{root}: {rows} rows exceed the limit of {limit}", field=root)
+
+
+def check_finite(array: np.ndarray, root: str) -> None:
+    """Refuse NaN and infinity, naming the first one (binary tensors bypass JSON checks)."""
+    bad = np.argwhere(~np.isfinite(array))
+    if bad.size:
+        index = "".join(f"[{i}]" for i in bad[0])
+        raise InvalidInput(f"{root}{index}: Input should be a finite number", field=root)

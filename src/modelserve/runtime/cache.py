@@ -1,0 +1,105 @@
+"""Loaded models per process, following each model's *current* pointer without a restart.
+
+Every request for the current version costs one ``stat`` of the pointer file. When the
+pointer has been replaced, the new version is loaded completely beside the old one and then
+swapped in with a single assignment, so a request sees the old model or the new one, never a
+half-loaded one. If the new version fails to load, the old one keeps serving and the failure
+is logged once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from modelserve.bundles import Bundle, ModelStore
+from modelserve.errors import ModelNotFound, ModelserveError
+from modelserve.runtime.base import ModelRuntime
+from modelserve.runtime.numpy_runtime import NumpyRuntime
+
+log = logging.getLogger(__name__)
+
+Loader = Callable[[Bundle], ModelRuntime]
+
+
+def load_numpy(bundle: Bundle) -> ModelRuntime:
+    return NumpyRuntime(bundle).load()
+
+
+@dataclass(frozen=True)
+class _Current:
+    stamp: tuple[int, int, int]  # (inode, mtime_ns, size) of the pointer file
+    runtime: ModelRuntime
+
+
+class ModelCache:
+    def __init__(self, store: ModelStore, loader: Loader = load_numpy, pinned_versions: int = 4):
+        self.store = store
+        self._loader = loader
+        self._current: dict[str, _Current] = {}
+        self._pinned: OrderedDict[tuple[str, int], ModelRuntime] = OrderedDict()
+        self._pinned_limit = pinned_versions
+        self._lock = threading.Lock()
+
+    def get(self, name: str, version: int | None = None) -> ModelRuntime:
+        """The runtime for ``version`` of ``name``, or for its current version."""
+        if version is None:
+            return self.current(name)
+        current = self._current.get(name)
+        if current is not None and current.runtime.version == version:
+            return current.runtime
+        return self._get_pinned(name, version)
+
+    def current(self, name: str) -> ModelRuntime:
+        stamp = self._stamp(name)
+        entry = self._current.get(name)
+        if entry is not None and entry.stamp == stamp:
+            return entry.runtime
+        with self._lock:
+            entry = self._current.get(name)
+            if entry is not None and entry.stamp == stamp:
+                return entry.runtime
+            version = self.store.current_version(name)
+            if entry is not None and entry.runtime.version == version:
+                runtime = entry.runtime
+            else:
+                try:
+                    runtime = self._loader(self.store.bundle(name, version))
+                except ModelserveError:
+                    if entry is None:
+                        raise
+                    log.exception(
+                        "version %s of %s failed to load; version %s keeps serving",
+                        version,
+                        name,
+                        entry.runtime.version,
+                    )
+                    runtime = entry.runtime
+                else:
+                    log.info("loaded %s version %s", name, version)
+            self._current[name] = _Current(stamp, runtime)
+            return runtime
+
+    def _get_pinned(self, name: str, version: int) -> ModelRuntime:
+        key = (name, version)
+        with self._lock:
+            runtime = self._pinned.get(key)
+            if runtime is None:
+                runtime = self._loader(self.store.bundle(name, version))
+                self._pinned[key] = runtime
+                while len(self._pinned) > self._pinned_limit:
+                    self._pinned.popitem(last=False)
+            self._pinned.move_to_end(key)
+            return runtime
+
+    def _stamp(self, name: str) -> tuple[int, int, int]:
+        try:
+            st = os.stat(self.store.pointer_path(name))
+        except FileNotFoundError:
+            self.store.current_version(name)  # raises the precise ModelNotFound
+            raise ModelNotFound(f"model {name!r} has no current version") from None
+        return (st.st_ino, st.st_mtime_ns, st.st_size)

@@ -1,0 +1,58 @@
+"""What both JSON APIs share: the bearer-token guard, body and Content-Type checks, and the
+URL converter for model names."""
+
+from __future__ import annotations
+
+import hmac
+
+from flask import request
+from werkzeug.routing import BaseConverter
+
+from modelserve.bundles.store import MODEL_NAME
+from modelserve.errors import UnsupportedMediaType
+from modelserve.web.app import services
+from modelserve.web.errors import error_response
+
+JSON_TYPES = ("application/json", "application/x-www-form-urlencoded", "text/plain")
+BINARY_TYPE = "application/octet-stream"
+
+
+class ModelNameConverter(BaseConverter):
+    """Model names as the store accepts them; no ':' so ``name:predict`` routes stay apart."""
+
+    regex = MODEL_NAME.pattern.strip("^$")
+
+
+def require_token():
+    """``before_request`` of the API blueprints: 401 without the configured bearer token."""
+    token = services().settings.api_token
+    if token is None or request.path.startswith("/v2/health/"):
+        return None
+    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() == "bearer" and hmac.compare_digest(
+        given.strip().encode(), token.get_secret_value().encode()
+    ):
+        return None
+    response = error_response(401, "missing or wrong bearer token", "Authorization")
+    response.headers["WWW-Authenticate"] = 'Bearer realm="modelserve"'
+    return response
+
+
+def request_body(*, binary: bool = False) -> bytes:
+    """The raw body of a POST, after checking its Content-Type.
+
+    JSON is accepted with no Content-Type, or with the form type that ``curl -d`` sends (the
+    TensorFlow Serving documentation's examples do), so those clients work unchanged.
+    """
+    mimetype = request.mimetype
+    allowed = (*JSON_TYPES, BINARY_TYPE) if binary else JSON_TYPES
+    if mimetype and mimetype not in allowed and not mimetype.endswith("+json"):
+        raise UnsupportedMediaType(
+            f"Content-Type {mimetype!r} is not accepted; send application/json"
+            + (
+                " or application/octet-stream with Inference-Header-Content-Length"
+                if binary
+                else ""
+            )
+        )
+    return request.get_data(cache=False)

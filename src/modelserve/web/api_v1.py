@@ -1,0 +1,46 @@
+"""TensorFlow Serving REST API: ``/v1/models/<name>[/versions/<v>][:predict|/metadata]``."""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify
+
+from modelserve.protocol import v1
+from modelserve.web.api import request_body, require_token
+from modelserve.web.app import services
+from modelserve.web.observability import note_model, record_prediction
+
+blueprint = Blueprint("api_v1", __name__)
+blueprint.before_request(require_token)
+
+
+@blueprint.get("/v1/models/<model_name:name>")
+@blueprint.get("/v1/models/<model_name:name>/versions/<int:version>")
+def status(name: str, version: int | None = None):
+    svc = services()
+    if version is None:
+        versions = svc.store.versions(name)
+        svc.store.current_version(name)  # 404 for an unknown model
+    else:
+        svc.cache.get(name, version)  # 404 for an unknown version
+        versions = [version]
+    return jsonify(v1.model_status(versions).model_dump())
+
+
+@blueprint.get("/v1/models/<model_name:name>/metadata")
+@blueprint.get("/v1/models/<model_name:name>/versions/<int:version>/metadata")
+def metadata(name: str, version: int | None = None):
+    runtime = services().cache.get(name, version)
+    note_model(runtime.name, runtime.version)
+    return jsonify(v1.model_metadata(runtime.metadata).model_dump())
+
+
+@blueprint.post("/v1/models/<model_name:name>:predict")
+@blueprint.post("/v1/models/<model_name:name>/versions/<int:version>:predict")
+def predict(name: str, version: int | None = None):
+    svc = services()
+    body = request_body()
+    model = svc.cache.get(name, version)
+    batch, fmt = v1.decode_predict(body, model.metadata, svc.settings.max_batch_rows)
+    prediction = svc.executor.predict(name, version, batch)
+    record_prediction(prediction, len(batch))
+    return jsonify(v1.encode_predict(prediction.probabilities, fmt))

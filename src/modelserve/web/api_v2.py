@@ -1,0 +1,75 @@
+"""Open Inference Protocol V2 (KServe / Triton REST): ``/v2/...``."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, jsonify, request
+
+from modelserve.protocol import v2
+from modelserve.web.api import BINARY_TYPE, request_body, require_token
+from modelserve.web.app import services
+from modelserve.web.observability import note_model, record_prediction
+
+blueprint = Blueprint("api_v2", __name__)
+blueprint.before_request(require_token)
+
+
+@blueprint.get("/v2")
+def server_metadata():
+    return jsonify(v2.server_metadata().model_dump())
+
+
+@blueprint.get("/v2/health/live")
+def live():
+    return jsonify({"live": True})
+
+
+@blueprint.get("/v2/health/ready")
+def ready():
+    svc = services()
+    readiness = svc.executor.readiness(svc.settings.model)
+    response = jsonify({"ready": readiness.ready})
+    response.status_code = 200 if readiness.ready else 503
+    return response
+
+
+@blueprint.get("/v2/models/<model_name:name>")
+@blueprint.get("/v2/models/<model_name:name>/versions/<int:version>")
+def model_metadata(name: str, version: int | None = None):
+    svc = services()
+    runtime = svc.cache.get(name, version)
+    note_model(runtime.name, runtime.version)
+    return jsonify(v2.model_metadata(runtime.metadata, svc.store.versions(name)).model_dump())
+
+
+@blueprint.get("/v2/models/<model_name:name>/ready")
+@blueprint.get("/v2/models/<model_name:name>/versions/<int:version>/ready")
+def model_ready(name: str, version: int | None = None):
+    svc = services()
+    svc.cache.get(name, version)  # 404 for an unknown model or version
+    readiness = svc.executor.readiness(name)
+    response = jsonify({"name": name, "ready": readiness.ready})
+    response.status_code = 200 if readiness.ready else 503
+    return response
+
+
+@blueprint.post("/v2/models/<model_name:name>/infer")
+@blueprint.post("/v2/models/<model_name:name>/versions/<int:version>/infer")
+def infer(name: str, version: int | None = None):
+    svc = services()
+    body = request_body(binary=True)
+    model = svc.cache.get(name, version)
+    decoded = v2.decode_infer(
+        body, request.headers.get(v2.BINARY_HEADER), model.metadata, svc.settings.max_batch_rows
+    )
+    prediction = svc.executor.predict(name, version, decoded.batch)
+    record_prediction(prediction, len(decoded.batch))
+    if prediction.version != model.version:  # a worker answered with a newer current version
+        model = svc.cache.get(name, prediction.version)
+    payload, header_length = v2.encode_infer(
+        decoded, prediction.probabilities, model.metadata, prediction.version
+    )
+    if header_length is None:
+        return Response(payload, mimetype="application/json")
+    response = Response(payload, mimetype=BINARY_TYPE)
+    response.headers[v2.BINARY_HEADER] = str(header_length)
+    return response

@@ -1,0 +1,64 @@
+"""The Flask application factory. Nothing happens at import; everything hangs off the app."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+
+from flask import Flask, current_app
+from flask_wtf.csrf import CSRFProtect
+
+from modelserve.bundles import ModelStore
+from modelserve.execution import Executor, create_executor
+from modelserve.runtime import ModelCache
+from modelserve.settings import Settings, demo_bundle_path, get_settings
+from modelserve.web.metrics import Metrics
+
+
+@dataclass
+class Services:
+    """What request handlers use, built once per process by :func:`create_app`."""
+
+    settings: Settings
+    store: ModelStore
+    cache: ModelCache  # loaded models: metadata for every request, runs them in embedded mode
+    executor: Executor
+    metrics: Metrics
+
+
+def services() -> Services:
+    return current_app.extensions["modelserve"]
+
+
+def create_app(settings: Settings | None = None, executor: Executor | None = None) -> Flask:
+    settings = settings or get_settings()
+    store = ModelStore(settings.store)
+    if settings.seed_demo:
+        store.seed(demo_bundle_path(), settings.model)
+    if executor is None:
+        executor = create_executor(settings, store)
+    cache = getattr(executor, "cache", None) or ModelCache(store)
+
+    app = Flask(__name__)
+    secret = settings.secret_key.get_secret_value() if settings.secret_key else None
+    app.config.update(
+        SECRET_KEY=secret or secrets.token_hex(32),
+        MAX_CONTENT_LENGTH=settings.max_body_bytes,
+        WTF_CSRF_TIME_LIMIT=None,
+        JSON_SORT_KEYS=False,
+    )
+    app.extensions["modelserve"] = Services(settings, store, cache, executor, Metrics())
+
+    from modelserve.web import api_v1, api_v2, errors, observability, ops, pages
+    from modelserve.web.api import ModelNameConverter
+
+    app.url_map.converters["model_name"] = ModelNameConverter
+    observability.init_app(app)  # first, so even a refused request gets its id and log line
+    csrf = CSRFProtect(app)
+    errors.init_app(app)
+    for blueprint in (pages.blueprint, api_v1.blueprint, api_v2.blueprint, ops.blueprint):
+        app.register_blueprint(blueprint)
+    # The JSON APIs take no cookies, so forged cross-site requests carry nothing to abuse.
+    for blueprint in (api_v1.blueprint, api_v2.blueprint, ops.blueprint):
+        csrf.exempt(blueprint)
+    return app

@@ -1,0 +1,90 @@
+"""Every error, mapped once to an HTTP status: JSON for the APIs, HTML for the pages."""
+
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, Response, g, jsonify, render_template, request
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from modelserve import errors
+
+log = logging.getLogger(__name__)
+
+STATUS = {
+    errors.PayloadTooLarge: 413,
+    errors.UnsupportedMediaType: 415,
+    errors.InvalidInput: 400,
+    errors.ModelNotFound: 404,
+    errors.StoreConflict: 409,
+    errors.InvalidBundle: 503,
+    errors.BackendUnavailable: 503,
+    errors.BackendTimeout: 504,
+}
+RETRY_AFTER_SECONDS = 5
+JSON_PREFIXES = ("/v1/", "/v2", "/openapi.json", "/metrics", "/healthz", "/readyz")
+
+
+def init_app(app: Flask) -> None:
+    app.register_error_handler(errors.ModelserveError, _modelserve_error)
+    app.register_error_handler(CSRFError, _csrf_error)
+    app.register_error_handler(HTTPException, _http_error)
+    app.register_error_handler(Exception, _unexpected)
+
+
+def status_of(error: errors.ModelserveError) -> int:
+    for cls in type(error).__mro__:
+        if cls in STATUS:
+            return STATUS[cls]
+    return 500
+
+
+def error_response(status: int, message: str, field: str | None = None) -> Response:
+    if wants_json():
+        body = {"error": message}
+        if field:
+            body["field"] = field
+        response = jsonify(body)
+    else:
+        response = Response(
+            render_template("error.html", status=status, message=message), mimetype="text/html"
+        )
+    response.status_code = status
+    if status == 503:
+        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
+def wants_json() -> bool:
+    return request.path.startswith(JSON_PREFIXES)
+
+
+def _modelserve_error(error: errors.ModelserveError) -> Response:
+    status = status_of(error)
+    if status >= 500:
+        log.warning("request %s failed: %s", g.get("request_id"), error)
+    return error_response(status, str(error), getattr(error, "field", None))
+
+
+def _csrf_error(error: CSRFError) -> Response:
+    return error_response(
+        400, f"the form expired or was not sent by this site ({error.description})"
+    )
+
+
+def _http_error(error: HTTPException) -> Response:
+    field = None
+    message = error.description or error.name
+    if error.code == 413:
+        field = "body"
+        message = f"the request body exceeds the limit of {request.max_content_length} bytes"
+    response = error_response(error.code or 500, message, field)
+    if error.code == 405 and hasattr(error, "valid_methods") and error.valid_methods:
+        response.headers["Allow"] = ", ".join(error.valid_methods)
+    return response
+
+
+def _unexpected(error: Exception) -> Response:
+    log.exception("request %s failed unexpectedly", g.get("request_id"))
+    return error_response(500, "internal error; the server log has the details")

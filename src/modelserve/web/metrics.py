@@ -1,0 +1,64 @@
+"""Prometheus metrics; aggregated across gunicorn workers when ``PROMETHEUS_MULTIPROC_DIR``
+is set, as ``modelserve serve`` does."""
+
+from __future__ import annotations
+
+import os
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from prometheus_client.multiprocess import MultiProcessCollector
+
+LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+ROW_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096, 16384)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.requests = Counter(
+            "modelserve_requests",
+            "HTTP requests by route, method and status",
+            ["route", "method", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "modelserve_request_duration_seconds",
+            "Time to answer an HTTP request",
+            ["route"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.batch_rows = Histogram(
+            "modelserve_batch_rows",
+            "Rows per prediction request",
+            buckets=ROW_BUCKETS,
+            registry=self.registry,
+        )
+        self.queue_wait = Histogram(
+            "modelserve_queue_wait_seconds",
+            "Time a Celery task waited before a worker ran it",
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.model_version = Gauge(
+            "modelserve_model_version",
+            "Model version that answered the latest prediction",
+            ["model"],
+            multiprocess_mode="mostrecent",
+            registry=self.registry,
+        )
+
+    def exposition(self) -> tuple[bytes, str]:
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            registry = CollectorRegistry()
+            MultiProcessCollector(registry)
+        else:
+            registry = self.registry
+        return generate_latest(registry), CONTENT_TYPE_LATEST

@@ -1,0 +1,138 @@
+"""The one Celery app: its configuration, its task, and the per-process model cache.
+
+Why these settings:
+
+* ``task_acks_late`` + ``task_reject_on_worker_lost``: a task is acknowledged only after it
+  ran, so a worker killed in the middle of one leaves it on the queue and RabbitMQ delivers
+  it to another worker: no accepted request is lost. Predictions are pure, so running one
+  twice is harmless.
+* ``worker_prefetch_multiplier = 1``: a worker process reserves one task at a time, so a busy
+  or stuck process does not hold requests that an idle one could answer.
+* ``task_time_limit``: a task that runs away is killed (and its process replaced) instead of
+  blocking a worker forever; tasks also expire with the web request's timeout, so a worker
+  never spends time on an answer nobody waits for.
+* ``result_backend = "rpc://"``: answers travel back over RabbitMQ to the requesting web
+  process's own reply queue; no second service is needed. ``result_expires`` removes reply
+  queues of web processes that went away.
+* JSON only: tasks carry plain lists of numbers; pickle is never accepted.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+import numpy as np
+from celery import Celery, signals
+
+from modelserve.bundles import ModelStore
+from modelserve.errors import InvalidInput, ModelserveError
+from modelserve.runtime import ModelCache
+from modelserve.settings import Settings, get_settings
+
+PREDICT_TASK = "modelserve.predict"
+log = logging.getLogger(__name__)
+
+
+def celery_config(settings: Settings) -> dict[str, Any]:
+    return {
+        "broker_url": str(settings.broker_url),
+        "result_backend": "rpc://",
+        "result_persistent": False,
+        "result_expires": 300,
+        "task_serializer": "json",
+        "result_serializer": "json",
+        "accept_content": ["json"],
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "worker_prefetch_multiplier": 1,
+        "task_time_limit": max(30, 3 * settings.request_timeout),
+        "task_default_queue": settings.queue,
+        "broker_connection_timeout": 2,
+        "broker_connection_retry_on_startup": True,
+        # A publish that cannot reach the broker fails fast: the request answers 503.
+        "task_publish_retry_policy": {
+            "max_retries": 1,
+            "interval_start": 0,
+            "interval_step": 0.2,
+            "interval_max": 0.2,
+        },
+        "worker_hijack_root_logger": False,
+        "worker_send_task_events": False,
+        "task_send_sent_event": False,
+    }
+
+
+def create_celery(settings: Settings) -> Celery:
+    app = Celery("modelserve", set_as_current=False)
+    app.conf.update(celery_config(settings))
+    app.task(name=PREDICT_TASK)(predict)
+    return app
+
+
+# -- the worker process's side -------------------------------------------------------------
+
+_settings: Settings | None = None
+_cache: ModelCache | None = None
+
+
+def serve_with(settings: Settings) -> None:
+    """Settings for this worker; set before the pool forks, so every process inherits them."""
+    global _settings, _cache
+    _settings, _cache = settings, None
+
+
+def model_cache() -> ModelCache:
+    """This process's cache, made once: a model is loaded once per process, never per task."""
+    global _cache, _settings
+    if _cache is None:
+        _settings = _settings or get_settings()
+        _cache = ModelCache(ModelStore(_settings.store))
+    return _cache
+
+
+@signals.worker_process_init.connect
+def _warm_up(**_: Any) -> None:
+    settings = _settings or get_settings()
+    try:
+        runtime = model_cache().current(settings.model)
+        log.info("worker process ready with %s version %s", runtime.name, runtime.version)
+    except ModelserveError as exc:
+        log.warning("no model loaded at start: %s", exc)
+
+
+@signals.worker_ready.connect
+def _ready(sender=None, **_: Any) -> None:
+    log.info("worker ready", extra={"node": getattr(sender, "hostname", None)})
+
+
+def predict(model: str, version: int | None, rows: list, sent_at: float | None = None) -> dict:
+    """The task: thin on purpose, the work is in :func:`run_prediction`."""
+    started = time.time()
+    answer = run_prediction(model_cache(), model, version, rows)
+    if sent_at is not None:
+        answer["queue_wait"] = max(0.0, started - sent_at)
+    return answer
+
+
+def run_prediction(cache: ModelCache, model: str, version: int | None, rows: list) -> dict:
+    """Run rows through a model, answering errors as data so they cross JSON unchanged."""
+    try:
+        runtime = cache.get(model, version)
+        probabilities = runtime.predict(np.asarray(rows, dtype=np.float32))
+    except ModelserveError as exc:
+        return {
+            "error": {
+                "kind": type(exc).__name__,
+                "message": str(exc),
+                "field": exc.field if isinstance(exc, InvalidInput) else None,
+            }
+        }
+    except ValueError as exc:  # ragged or non-numeric rows from a client other than ours
+        return {"error": {"kind": "InvalidInput", "message": f"rows: {exc}", "field": "rows"}}
+    return {
+        "probabilities": probabilities.reshape(-1).tolist(),
+        "model": runtime.name,
+        "version": runtime.version,
+    }

@@ -1,0 +1,151 @@
+"""Health, readiness, metrics, request ids, structured logs, the token and the OpenAPI document."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+
+from tests.support.processes import Server
+from tests.web.conftest import ROW
+
+
+def samples(text: str) -> dict[tuple[str, tuple], float]:
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+
+def test_health_and_readiness(server, http):
+    assert http.get(f"{server.url}/healthz").json() == {"status": "alive"}
+    ready = http.get(f"{server.url}/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["ready"] is True and ready.json()["mode"] == "embedded"
+    assert "diabetes version 1" in ready.json()["model"]
+
+
+def test_metrics_count_requests_rows_and_version_across_workers(server, http):
+    before = samples(http.get(f"{server.url}/metrics").text)
+    for _ in range(6):
+        assert (
+            http.post(
+                f"{server.url}/v1/models/diabetes:predict", json={"instances": [ROW, ROW, ROW]}
+            ).status_code
+            == 200
+        )
+    assert http.post(f"{server.url}/v1/models/diabetes:predict", json={}).status_code == 400
+    after = samples(http.get(f"{server.url}/metrics").text)
+
+    route = "/v1/models/<model_name:name>:predict"
+    ok = ("modelserve_requests_total", (("method", "POST"), ("route", route), ("status", "200")))
+    bad = ("modelserve_requests_total", (("method", "POST"), ("route", route), ("status", "400")))
+    assert after[ok] - before.get(ok, 0) == 6
+    assert after[bad] - before.get(bad, 0) == 1
+    rows = ("modelserve_batch_rows_sum", ())
+    assert after[rows] - before.get(rows, 0) == 18
+    latency = ("modelserve_request_duration_seconds_count", (("route", route),))
+    assert after[latency] - before.get(latency, 0) == 7
+    assert after[("modelserve_model_version", (("model", "diabetes"),))] == 1
+
+
+def test_request_ids_and_one_structured_log_line_per_request(server, http):
+    kept = http.get(f"{server.url}/v2/health/live", headers={"X-Request-ID": "trace-42.a"})
+    assert kept.headers["X-Request-ID"] == "trace-42.a"
+    replaced = http.get(f"{server.url}/healthz", headers={"X-Request-ID": "bad id\u00e9"})
+    assert len(replaced.headers["X-Request-ID"]) == 32
+    response = http.post(
+        f"{server.url}/v1/models/diabetes:predict",
+        json={"instances": [ROW]},
+        headers={"X-Request-ID": "log-me-1"},
+    )
+    assert response.headers["X-Model-Version"] == "1"
+    (line,) = server.log.wait_for(r'"request_id": "log-me-1"')
+    record = json.loads(line)
+    assert record["status"] == 200 and record["method"] == "POST"
+    assert record["model"] == "diabetes" and record["version"] == 1 and record["rows"] == 1
+    assert record["duration_ms"] > 0
+    errors = http.get(f"{server.url}/nowhere", headers={"X-Request-ID": "log-me-2"})
+    assert errors.status_code == 404 and errors.headers["X-Request-ID"] == "log-me-2"
+    server.log.wait_for(r'"request_id": "log-me-2".*"status": 404')
+
+
+def test_server_listens_on_loopback_and_never_in_debug(server):
+    # The server bound the socket the test handed it; the default host is loopback.
+    from modelserve.settings import Settings
+
+    assert Settings().host == "127.0.0.1"
+    assert server.log.wait_for(r"Using worker: gthread")
+    assert not server.log.matching("Debugger is active|Running on http")
+
+
+@pytest.fixture(scope="module")
+def token_server(base_env):
+    process = Server({**base_env, "MODELSERVE_API_TOKEN": "s3cret-token"}, workers=1)
+    yield process
+    process.stop()
+
+
+def test_bearer_token_guards_the_json_api(token_server, http):
+    url = f"{token_server.url}/v1/models/diabetes:predict"
+    missing = http.post(url, json={"instances": [ROW]})
+    assert missing.status_code == 401 and missing.json()["field"] == "Authorization"
+    assert missing.headers["WWW-Authenticate"].startswith("Bearer")
+    wrong = http.post(url, json={"instances": [ROW]}, headers={"Authorization": "Bearer nope"})
+    assert wrong.status_code == 401
+    right = http.post(
+        url, json={"instances": [ROW]}, headers={"Authorization": "Bearer s3cret-token"}
+    )
+    assert right.status_code == 200
+    assert http.get(f"{token_server.url}/v2/models/diabetes").status_code == 401
+    # Probes stay open so orchestrators can check the server without the secret.
+    assert http.get(f"{token_server.url}/v2/health/ready").status_code == 200
+    assert http.get(f"{token_server.url}/healthz").status_code == 200
+
+
+def test_openapi_document_describes_both_apis(server, http):
+    document = http.get(f"{server.url}/openapi.json").json()
+    assert document["openapi"].startswith("3.1")
+    paths = document["paths"]
+    for path in (
+        "/v1/models/{model_name}:predict",
+        "/v1/models/{model_name}/metadata",
+        "/v2/models/{model_name}/infer",
+        "/v2/health/ready",
+        "/v2",
+    ):
+        assert path in paths
+    assert "InferenceRequest" in document["components"]["schemas"]
+
+
+def test_schemathesis_finds_no_server_error(server, tmp_path):
+    config = tmp_path / "schemathesis.toml"
+    # Aim the generated requests at the served model, so they get past the 404 and into
+    # the payload validation.
+    config.write_text('[parameters]\nmodel_name = "diabetes"\n')
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "schemathesis.cli",
+            "--config-file",
+            str(config),
+            "run",
+            f"{server.url}/openapi.json",
+            "--checks",
+            "not_a_server_error",
+            "--max-time",
+            "25",
+            "--workers",
+            "1",
+            "--seed",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout[-3000:]
+    assert " passed" in result.stdout
