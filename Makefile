@@ -2,8 +2,19 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-test
+SERVE_STAMP := $(VENV)/.installed-serve
 
-.PHONY: test lint bench clean
+.PHONY: serve test lint bench clean
+
+# The serving install: no TensorFlow, a few seconds.
+$(SERVE_STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+serve: $(SERVE_STAMP)
+	$(BIN)/modelserve serve
 
 # Re-installs only when pyproject.toml changes; the package itself is installed editable.
 $(STAMP): pyproject.toml

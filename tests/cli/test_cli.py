@@ -15,6 +15,8 @@ VERBS = [
     ["models", "promote"],
     ["models", "rollback"],
     ["models", "history"],
+    ["serve"],
+    ["worker"],
 ]
 
 

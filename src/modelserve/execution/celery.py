@@ -68,10 +68,15 @@ class CeleryExecutor(Executor):
                 connection.ensure_connection(max_retries=1, timeout=2)
         except Exception as exc:  # noqa: BLE001 - any failure means "not ready", reported
             return Readiness(False, {"broker": f"unreachable: {exc}"})
-        replies = self.app.control.ping(timeout=1.0)
-        if not replies:
+        # Workers of other deployments may share the broker: count those on our queue.
+        queue = self.app.conf.task_default_queue
+        replies = self.app.control.inspect(timeout=1.0).active_queues() or {}
+        workers = [
+            node for node, queues in replies.items() if any(q.get("name") == queue for q in queues)
+        ]
+        if not workers:
             return Readiness(False, {"broker": "reachable", "workers": "none answered"})
-        return Readiness(True, {"broker": "reachable", "workers": f"{len(replies)} answering"})
+        return Readiness(True, {"broker": "reachable", "workers": f"{len(workers)} answering"})
 
     def close(self) -> None:
         self.app.close()

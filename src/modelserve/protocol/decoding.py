@@ -60,5 +60,5 @@ def check_finite(array: np.ndarray, root: str) -> None:
     """Refuse NaN and infinity, naming the first one (binary tensors bypass JSON checks)."""
     bad = np.argwhere(~np.isfinite(array))
     if bad.size:
-        index = "".join(f"[{i}]" for i in bad[0])
-        raise InvalidInput(f"{root}{index}: Input should be a finite number", field=root)
+        path = root + "".join(f"[{i}]" for i in bad[0])
+        raise InvalidInput(f"{path}: Input should be a finite number", field=path)

@@ -11,9 +11,9 @@ Why these settings:
 * ``task_time_limit``: a task that runs away is killed (and its process replaced) instead of
   blocking a worker forever; tasks also expire with the web request's timeout, so a worker
   never spends time on an answer nobody waits for.
-* ``result_backend = "rpc://"``: answers travel back over RabbitMQ to the requesting web
-  process's own reply queue; no second service is needed. ``result_expires`` removes reply
-  queues of web processes that went away.
+* ``result_backend``: Celery's ``rpc://`` backend (see ``worker.backend``): answers travel
+  back over RabbitMQ to the requesting web process's own reply queue, so no second service
+  is needed. ``result_expires`` removes reply queues of web processes that went away.
 * JSON only: tasks carry plain lists of numbers; pickle is never accepted.
 """
 
@@ -38,7 +38,7 @@ log = logging.getLogger(__name__)
 def celery_config(settings: Settings) -> dict[str, Any]:
     return {
         "broker_url": str(settings.broker_url),
-        "result_backend": "rpc://",
+        "result_backend": "modelserve.worker.backend:BoundedRPCBackend",
         "result_persistent": False,
         "result_expires": 300,
         "task_serializer": "json",
@@ -60,6 +60,9 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         },
         "worker_hijack_root_logger": False,
         "worker_send_task_events": False,
+        # A task running when the connection drops cannot be acknowledged: cancel it, and
+        # RabbitMQ redelivers it (the behaviour Celery 6 makes the default).
+        "worker_cancel_long_running_tasks_on_connection_loss": True,
         "task_send_sent_event": False,
     }
 

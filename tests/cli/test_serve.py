@@ -1,0 +1,45 @@
+"""``modelserve serve`` as a user starts it: host and port options, the printed URL."""
+
+import socket
+
+import requests
+
+from tests.support.processes import Process
+from tests.web.conftest import ROW
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_serve_prints_its_url_and_answers_there(tmp_path):
+    port = free_port()
+    server = Process(
+        ["serve", "--host", "127.0.0.1", "--port", str(port), "--workers", "1"],
+        {"MODELSERVE_STORE": str(tmp_path / "store")},
+    )
+    try:
+        server.log.wait_for(rf"serving on http://127\.0\.0\.1:{port}/")
+        assert server.log.matching(
+            rf"modelserve: serving diabetes \(embedded mode\) on http://127\.0\.0\.1:{port}/"
+        )
+        response = requests.post(
+            f"http://127.0.0.1:{port}/v1/models/diabetes:predict", json={"instances": [ROW]}
+        )
+        assert response.status_code == 200
+    finally:
+        server.stop()
+
+
+def test_worker_needs_a_broker_url(cli):
+    result = cli("worker")
+    assert result.returncode == 2
+    assert "set MODELSERVE_BROKER_URL" in result.stderr
+
+
+def test_malformed_broker_url_is_refused(cli):
+    cli.env["MODELSERVE_BROKER_URL"] = "http://not-a-broker"
+    result = cli("worker")
+    assert result.returncode == 2 and "MODELSERVE_BROKER_URL" in result.stderr
