@@ -60,3 +60,9 @@ class BackendTimeout(ModelserveError):
     """The request was queued but no worker answered within the request timeout."""
 
     exit_code = 1
+
+
+class GateFailed(ModelserveError):
+    """A model failed a validation gate, so it does not go live."""
+
+    exit_code = 1

@@ -80,6 +80,28 @@ class Settings(BaseSettings):
     )
     log_level: str = Field(default="INFO", description="Log level of web and worker processes.")
 
+    # -- delivery (git push production) ----------------------------------------------------
+    deploy_branch: str = Field(
+        default="master", description="The branch whose pushes go live; others are only stored."
+    )
+    deploy_path: str = Field(
+        default="model",
+        pattern=r"^[A-Za-z0-9._-][A-Za-z0-9._/-]*$",
+        description="Folder of the pushed repository that holds the bundle.",
+    )
+    gate_max_accuracy_drop: float = Field(
+        default=0.02,
+        ge=0,
+        le=1,
+        description="A new model may be at most this much less accurate than the current one.",
+    )
+    gate_min_accuracy: float = Field(
+        default=0.70, ge=0, le=1, description="No model below this accuracy goes live."
+    )
+    gate_max_latency_ms: float = Field(
+        default=5.0, gt=0, description="Budget for one single-row prediction (median)."
+    )
+
 
 def get_settings(**overrides: object) -> Settings:
     """Read the environment now (never at import time), with explicit overrides on top."""

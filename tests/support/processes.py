@@ -53,9 +53,18 @@ class LogWatcher:
 
 
 class Process:
-    def __init__(self, args: list[str], env: dict[str, str], pass_fds=()):
+    """A ``modelserve`` command (or, with ``command``, any program) whose log can be awaited."""
+
+    def __init__(
+        self,
+        args: list[str],
+        env: dict[str, str],
+        pass_fds=(),
+        prefix=(),
+        command: list[str] | None = None,
+    ):
         self.popen = subprocess.Popen(
-            [sys.executable, "-m", "modelserve", *args],
+            [*prefix, *(command or [sys.executable, "-m", "modelserve"]), *args],
             env={**os.environ, **env},
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,

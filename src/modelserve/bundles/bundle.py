@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -73,7 +74,7 @@ class Bundle:
                     (arrays[f"layer{i}/kernel"], arrays[f"layer{i}/bias"])
                     for i in range(len(self.metadata.layers))
                 ]
-        except (OSError, KeyError, ValueError) as exc:
+        except (OSError, KeyError, ValueError, EOFError, zipfile.BadZipFile) as exc:
             raise InvalidBundle(f"{self.path / WEIGHTS_FILE}: unreadable weights: {exc}") from exc
         width = self.metadata.n_features
         for i, ((kernel, bias), layer) in enumerate(zip(pairs, self.metadata.layers, strict=True)):

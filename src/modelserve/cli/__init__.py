@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from modelserve import __version__
 from modelserve.cli.common import Context
+from modelserve.cli.deploy import deploy
 from modelserve.cli.models import models, rollback
 from modelserve.cli.offline import evaluate, predict
 from modelserve.cli.serving import serve, worker
@@ -32,7 +33,7 @@ def cli(ctx: click.Context, store: Path | None) -> None:
     ctx.obj = Context(get_settings(store=store))
 
 
-for command in (train, import_legacy, evaluate, predict, models, rollback, serve, worker):
+for command in (train, import_legacy, evaluate, predict, models, rollback, serve, worker, deploy):
     cli.add_command(command)
 
 

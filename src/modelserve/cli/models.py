@@ -97,9 +97,12 @@ def show(ctx: Context, model_ref, as_json: bool) -> None:
 @click.option("--reason", default="promoted from the command line", show_default=True)
 @pass_context
 def promote(ctx: Context, version: int, model_name: str | None, reason: str) -> None:
-    """Make VERSION the current version."""
+    """Make VERSION the current version, if it passes the same gates as a push."""
+    from modelserve.delivery.promotion import gated_promote
+
     name = model_name or ctx.settings.model
-    entry = ctx.store.promote(name, version, reason)
+    settings = ctx.settings.model_copy(update={"model": name})
+    entry = gated_promote(ctx.store, name, version, settings, reason, click.echo)
     click.echo(f"{name}: current version {entry.from_version} -> {entry.to_version}")
 
 
@@ -136,9 +139,17 @@ def history(ctx: Context, model_name: str | None, as_json: bool) -> None:
             echo_json(entry.model_dump(mode="json", by_alias=True))
         return
     echo_table(
-        ["time", "action", "from", "to", "reason"],
+        ["time", "action", "from", "to", "commit", "accuracy", "reason"],
         [
-            [e.time.isoformat(timespec="seconds"), e.action, e.from_version, e.to_version, e.reason]
+            [
+                e.time.isoformat(timespec="seconds"),
+                e.action,
+                e.from_version,
+                e.to_version,
+                e.details.get("commit", "")[:12],
+                e.details.get("accuracy"),
+                e.reason,
+            ]
             for e in entries
         ],
     )

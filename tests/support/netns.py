@@ -1,0 +1,43 @@
+"""Hosts as network namespaces joined by a veth pair, each with its own address."""
+
+from __future__ import annotations
+
+import secrets
+import subprocess
+
+
+def ip(*args: str) -> None:
+    subprocess.run(["ip", *args], check=True, capture_output=True, text=True)
+
+
+class Host:
+    def __init__(self, name: str, address: str):
+        self.name, self.address = name, address
+        ip("netns", "add", name)
+        ip("-n", name, "link", "set", "lo", "up")
+
+    @property
+    def prefix(self) -> list[str]:
+        """Prepended to a command, runs it inside this host."""
+        return ["ip", "netns", "exec", self.name]
+
+    def run(self, *command: str, **kwargs) -> subprocess.CompletedProcess:
+        return subprocess.run([*self.prefix, *command], capture_output=True, text=True, **kwargs)
+
+    def delete(self) -> None:
+        subprocess.run(["ip", "netns", "del", self.name], capture_output=True)
+
+
+def two_hosts(first: str, second: str) -> tuple[Host, Host]:
+    """Two namespaces on a private /24 of their own, linked by a veth pair."""
+    tag = secrets.token_hex(3)
+    subnet = f"10.{200 + secrets.randbelow(50)}.{secrets.randbelow(250) + 1}"
+    a = Host(f"ms-{first}-{tag}", f"{subnet}.1")
+    b = Host(f"ms-{second}-{tag}", f"{subnet}.2")
+    left, right = f"ve-a-{tag}", f"ve-b-{tag}"
+    ip("link", "add", left, "type", "veth", "peer", "name", right)
+    for host, end in ((a, left), (b, right)):
+        ip("link", "set", end, "netns", host.name)
+        ip("-n", host.name, "addr", "add", f"{host.address}/24", "dev", end)
+        ip("-n", host.name, "link", "set", end, "up")
+    return a, b
