@@ -56,6 +56,12 @@ class BackendUnavailable(ModelserveError):
     exit_code = 1
 
 
+class BackendFailed(ModelserveError):
+    """A worker crashed while running the request."""
+
+    exit_code = 1
+
+
 class BackendTimeout(ModelserveError):
     """The request was queued but no worker answered within the request timeout."""
 

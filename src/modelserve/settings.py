@@ -69,7 +69,13 @@ class Settings(BaseSettings):
     )
     max_batch_rows: int = Field(default=10_000, ge=1, description="Most rows in one request (413).")
     api_token: SecretStr | None = Field(
-        default=None, description="If set, the JSON API requires `Authorization: Bearer <token>`."
+        default=None,
+        min_length=8,
+        description="If set, the JSON API requires `Authorization: Bearer <token>`.",
+    )
+    pages: bool = Field(
+        default=True,
+        description="Serve the HTML pages; turn off where only the token-guarded API may be open.",
     )
     secret_key: SecretStr | None = Field(
         default=None,

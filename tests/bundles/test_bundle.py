@@ -68,6 +68,11 @@ def test_invalid_metadata_is_refused_naming_the_field(bundle_dir):
     path.write_text(json.dumps(document))
     with pytest.raises(InvalidBundle, match=r"invalid metadata at layers\.2\.activation"):
         Bundle.open(bundle_dir)
+    document["layers"][-1]["activation"] = "sigmoid"
+    document["files"]["../escape.txt"] = document["files"].pop("weights.npz")
+    path.write_text(json.dumps(document))
+    with pytest.raises(InvalidBundle, match="'../escape.txt' is not a plain file name"):
+        Bundle.open(bundle_dir)
     path.write_text("{not json")
     with pytest.raises(InvalidBundle, match="metadata.json: invalid metadata"):
         Bundle.open(bundle_dir)

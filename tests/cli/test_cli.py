@@ -37,7 +37,7 @@ def test_every_verb_has_help(cli, verb):
         (["predict", "--row", "1,2,3"], "--row: expected 8 numbers, found 3"),
         (["predict", "--row", "6,148,72,35,0,33.6,0.627,x"], "--row column 8 (age): 'x' is not"),
         (["predict", "--row", "6,148,72,35,0,33.6,inf,50"], "column 7 (diabetes_pedigree)"),
-        (["predict", "--model", "nope", "--row", "1"], "no model 'nope' in store"),
+        (["predict", "--model", "nope", "--row", "1"], "no model 'nope' (models: diabetes)"),
         (["predict", "--model", "diabetes:x", "--row", "1"], "version must be a positive integer"),
         (["evaluate", "--model", "diabetes:7"], "model 'diabetes' has no version 7"),
         (["models", "promote", "1"], "version 1 of 'diabetes' is already current"),
@@ -108,10 +108,12 @@ def test_store_verbs_round_trip(cli, import_legacy_args):
     assert listing == [
         {"model": "diabetes", "versions": [1, 2], "current": 1, "accuracy": listing[0]["accuracy"]}
     ]
-    assert (
-        cli("models", "promote", "2", "--reason", "legacy wins").stdout.strip()
-        == "diabetes: current version 1 -> 2"
-    )
+    # The legacy model is less accurate on the evaluation data than the demo model: the
+    # gates refuse it, unless forced.
+    refused = cli("models", "promote", "2")
+    assert refused.returncode == 1 and "FAIL  accuracy" in refused.stdout
+    forced = cli("models", "promote", "2", "--reason", "legacy wins", "--force")
+    assert forced.stdout.strip() == "diabetes: current version 1 -> 2"
     shown = json.loads(cli("models", "show", "--json").stdout)
     assert shown["version"] == 2 and shown["training"]["source"] == "import-legacy"
     assert "(current)" in cli("models", "show", "--model", "diabetes:2").stdout

@@ -22,6 +22,7 @@ def test_serve_prints_its_url_and_answers_there(tmp_path):
     )
     try:
         server.log.wait_for(rf"serving on http://127\.0\.0\.1:{port}/")
+        server.log.wait_for(r"Using worker: gthread")  # gunicorn, not a development server
         assert server.log.matching(
             rf"modelserve: serving diabetes \(embedded mode\) on http://127\.0\.0\.1:{port}/"
         )
@@ -43,3 +44,9 @@ def test_malformed_broker_url_is_refused(cli):
     cli.env["MODELSERVE_BROKER_URL"] = "http://not-a-broker"
     result = cli("worker")
     assert result.returncode == 2 and "MODELSERVE_BROKER_URL" in result.stderr
+
+
+def test_an_empty_api_token_is_refused_not_ignored(cli):
+    cli.env["MODELSERVE_API_TOKEN"] = ""
+    result = cli("serve")
+    assert result.returncode == 2 and "MODELSERVE_API_TOKEN" in result.stderr

@@ -74,3 +74,8 @@ def test_parse_row():
         parse_row("1,2", 8)
     with pytest.raises(InvalidInput, match=r"column 8 \(age\): 'NaN' is not a finite number"):
         parse_row("1,2,3,4,5,6,7,NaN", 8, feature_names=PIMA_FEATURES)
+
+
+def test_values_beyond_float32_are_refused():
+    with pytest.raises(InvalidInput, match=r"column 2: '1e39' is too large for float32"):
+        read_csv_text("1,1e39,1\n")

@@ -10,6 +10,7 @@ import pytest
 import requests
 
 from modelserve.datasets import read_csv
+from modelserve.errors import InvalidInput, ModelNotFound
 from modelserve.settings import demo_bundle_path
 from tests.support.processes import Server
 from tests.web.conftest import ROW
@@ -47,11 +48,25 @@ def test_pages_work_through_workers(celery_server):
     assert "celery</strong> mode" in page
 
 
-def test_worker_errors_come_back_as_client_errors(celery_server):
-    response = requests.post(
-        f"{celery_server.url}/v1/models/diabetes/versions/7:predict", json={"instances": [ROW]}
+def test_worker_errors_come_back_as_the_same_errors(celery_env, celery_worker):
+    # Straight to the executor, so the worker (not the web tier's checks) finds the fault.
+    from modelserve.execution.celery import CeleryExecutor
+    from modelserve.settings import Settings
+    from modelserve.worker.app import create_celery
+
+    executor = CeleryExecutor(
+        create_celery(
+            Settings(
+                broker_url=celery_env["MODELSERVE_BROKER_URL"], queue=celery_env["MODELSERVE_QUEUE"]
+            )
+        ),
+        timeout=5,
     )
-    assert response.status_code == 404
+    with pytest.raises(ModelNotFound, match="no model 'nope'"):
+        executor.predict("nope", None, np.ones((1, 8), dtype=np.float32))
+    with pytest.raises(InvalidInput, match=r"shape \[N, 8\], got \[1, 7\]") as error:
+        executor.predict("diabetes", None, np.ones((1, 7), dtype=np.float32))
+    assert error.value.field == "inputs"
 
 
 def test_readiness_reports_broker_and_workers(celery_server):

@@ -92,6 +92,8 @@ def test_status_and_metadata(server, http):
         ('{"instances": [[6,148,72,35,0,33.6,NaN,50]]}', 400, "instances[0][6]"),
         ('{"instances": [[6,148,72,35,0,33.6,Infinity,50]]}', 400, "instances[0][6]"),
         ('{"instances": [[6,148,72,35,0,33.6,1e999,50]]}', 400, "instances[0][6]"),
+        ('{"instances": [[6,148,72,35,0,33.6,1e39,50]]}', 400, "instances[0][6]"),
+        ('{"inputs": {"features": [[6,148,72,35,0,33.6,-4e38,50]]}}', 400, "inputs.features[0][6]"),
         ('{"instances": [[6,148,72,35,true,33.6,1,50]]}', 400, "instances[0][4]"),
         ('{"instances": []}', 400, "instances"),
         ('{"instances": [{"glucose": 1}]}', 400, "instances[0].pregnancies"),

@@ -64,6 +64,15 @@ def test_infer_with_client_defaults_returns_binary_outputs(client, batch):
     np.testing.assert_allclose(result.as_numpy("probability"), probabilities, atol=1e-6)
 
 
+def test_compressed_requests(client, batch):
+    features, probabilities = batch
+    tensor = triton.InferInput("features", list(features.shape), "FP32")
+    tensor.set_data_from_numpy(features)
+    for algorithm in ("gzip", "deflate"):
+        result = client.infer("diabetes", [tensor], request_compression_algorithm=algorithm)
+        np.testing.assert_allclose(result.as_numpy("probability"), probabilities, atol=1e-6)
+
+
 def test_client_sees_clear_errors(client):
     tensor = triton.InferInput("features", [1, 7], "FP32")
     tensor.set_data_from_numpy(np.ones((1, 7), dtype=np.float32))
@@ -94,6 +103,7 @@ def infer_body(**tensor):
         (infer_body(shape=[2, 8]), 400, "inputs[0].data"),
         (infer_body(data=[*ROW[:7], "x"]), 400, "inputs[0].data[7]"),
         (infer_body(data=[ROW[:7] + [1e999]]), 400, "inputs[0].data[0][7]"),
+        (infer_body(data=ROW[:7] + [1e39]), 400, "inputs[0].data[7]"),
         (infer_body(shape=[1001, 8], data=[ROW] * 1001), 413, "inputs[0]"),
         ({"inputs": []}, 400, "body.inputs"),
         ({**infer_body(), "outputs": [{"name": "logits"}]}, 400, "outputs[0].name"),

@@ -135,6 +135,18 @@ def test_models_page_lists_versions_metrics_and_history(server, page, web_store)
     expect(page.locator(".history tbody tr").first).to_contain_text("demo bundle installed")
 
 
+def test_an_upload_above_the_row_limit_is_413(server, page, tmp_path):
+    upload = tmp_path / "many.csv"
+    upload.write_text("6,148,72,35,0,33.6,0.627,50\n" * 1001)  # the test server allows 1000
+    page.goto(f"{server.url}/predictions")
+    page.get_by_label("An uploaded CSV file").check()
+    page.locator("input[type=file]").set_input_files(upload)
+    with page.expect_response(re.compile(r"/predictions$")) as response:
+        page.get_by_role("button", name="Predict").click()
+    assert response.value.status == 413
+    expect(page.get_by_role("alert")).to_have_text("many.csv: 1001 rows exceed the limit of 1000")
+
+
 def test_forms_refuse_cross_site_posts_and_large_uploads(server, http):
     forged = http.post(f"{server.url}/predictions", data={"source": "dataset"})
     assert forged.status_code == 400 and "form expired" in forged.text

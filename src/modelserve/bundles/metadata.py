@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 FORMAT_VERSION = 1
+FILE_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}")
 ACTIVATIONS = ("relu", "sigmoid", "tanh", "linear")
 
 
@@ -94,6 +96,10 @@ class BundleMetadata(_Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> BundleMetadata:
+        for file in self.files:
+            # Plain names only: a bundle must never make the store write outside its folder.
+            if not FILE_NAME.fullmatch(file):
+                raise ValueError(f"{file!r} is not a plain file name")
         if not self.features:
             raise ValueError("a model needs at least one input feature")
         if self.normalisation and len(self.normalisation.mean) != len(self.features):

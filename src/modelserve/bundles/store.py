@@ -30,12 +30,12 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from modelserve.bundles.bundle import Bundle
 from modelserve.bundles.bundle import seal as seal_bundle
-from modelserve.errors import InvalidInput, ModelNotFound, StoreConflict
+from modelserve.errors import InvalidBundle, InvalidInput, ModelNotFound, StoreConflict
 
 POINTER_FILE = "current.json"
 HISTORY_FILE = "history.jsonl"
 LOCK_FILE = ".lock"
-MODEL_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
 class Pointer(BaseModel):
@@ -58,7 +58,7 @@ class HistoryEntry(BaseModel):
 
 
 def check_model_name(name: str) -> str:
-    if not MODEL_NAME.match(name):
+    if not MODEL_NAME.fullmatch(name):
         raise InvalidInput(
             f"invalid model name {name!r}: use letters, digits, '.', '_' or '-' (at most 64)",
             field="model",
@@ -76,7 +76,7 @@ class ModelStore:
         if not self.root.is_dir():
             return []
         return sorted(
-            p.name for p in self.root.iterdir() if p.is_dir() and MODEL_NAME.match(p.name)
+            p.name for p in self.root.iterdir() if p.is_dir() and MODEL_NAME.fullmatch(p.name)
         )
 
     def versions(self, name: str) -> list[int]:
@@ -96,7 +96,7 @@ class ModelStore:
         try:
             return Pointer.model_validate_json(raw)
         except ValidationError as exc:
-            raise StoreConflict(f"{self.pointer_path(name)}: unreadable pointer") from exc
+            raise InvalidBundle(f"the current pointer of {name!r} is unreadable") from exc
 
     def current_version(self, name: str) -> int:
         pointer = self.pointer(name)
@@ -122,7 +122,17 @@ class ModelStore:
             lines = (self._model_dir(name) / HISTORY_FILE).read_text().splitlines()
         except FileNotFoundError:
             return []
-        return [HistoryEntry.model_validate_json(line) for line in lines if line.strip()]
+        entries = []
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                entries.append(HistoryEntry.model_validate_json(line))
+            except ValidationError as exc:
+                raise InvalidBundle(
+                    f"the history of {name!r} is unreadable at line {number}"
+                ) from exc
+        return entries
 
     # -- writing -------------------------------------------------------------------------
 
@@ -186,6 +196,8 @@ class ModelStore:
 
     def seed(self, source: Path, name: str) -> None:
         """Install ``source`` as version 1 of ``name``, current, if the store holds no model."""
+        if self.models():  # the usual case, and it must work on a read-only store
+            return
         self.root.mkdir(parents=True, exist_ok=True)
         with _flock(self.root / LOCK_FILE):
             if self.models():
@@ -229,7 +241,7 @@ class ModelStore:
 
     def _unknown_model_message(self, name: str) -> str:
         known = ", ".join(self.models()) or "none"
-        return f"no model {name!r} in store {self.root} (models: {known})"
+        return f"no model {name!r} (models: {known})"
 
 
 def _fsync_dir(path: Path) -> None:

@@ -95,14 +95,20 @@ def show(ctx: Context, model_ref, as_json: bool) -> None:
 @click.argument("version", type=click.IntRange(min=1))
 @model_name_option
 @click.option("--reason", default="promoted from the command line", show_default=True)
+@click.option(
+    "--force", is_flag=True, help="Skip the gates (recorded in the history); for emergencies."
+)
 @pass_context
-def promote(ctx: Context, version: int, model_name: str | None, reason: str) -> None:
+def promote(ctx: Context, version: int, model_name: str | None, reason: str, force: bool) -> None:
     """Make VERSION the current version, if it passes the same gates as a push."""
     from modelserve.delivery.promotion import gated_promote
 
     name = model_name or ctx.settings.model
     settings = ctx.settings.model_copy(update={"model": name})
-    entry = gated_promote(ctx.store, name, version, settings, reason, click.echo)
+    if force:
+        entry = ctx.store.promote(name, version, reason, details={"gates": "skipped (--force)"})
+    else:
+        entry = gated_promote(ctx.store, name, version, settings, reason, click.echo)
     click.echo(f"{name}: current version {entry.from_version} -> {entry.to_version}")
 
 

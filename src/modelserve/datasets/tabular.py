@@ -4,7 +4,7 @@ import csv
 import hashlib
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -71,11 +71,15 @@ def read_csv_bytes(
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise InvalidInput(f"{source}: not UTF-8 text (byte {exc.start})") from exc
-    dataset = read_csv_text(
-        text, source=source, n_features=n_features, labels=labels, feature_names=feature_names
-    )
     # The digest of the file as stored, so it matches `sha256sum` of the training data.
-    return replace(dataset, sha256=hashlib.sha256(raw).hexdigest())
+    return read_csv_text(
+        text,
+        source=source,
+        n_features=n_features,
+        labels=labels,
+        feature_names=feature_names,
+        sha256=hashlib.sha256(raw).hexdigest(),
+    )
 
 
 def read_csv_text(
@@ -85,6 +89,7 @@ def read_csv_text(
     n_features: int | None = None,
     labels: bool | None = None,
     feature_names: Sequence[str] | None = None,
+    sha256: str | None = None,
 ) -> Dataset:
     """Parse a numeric table, with or without a header line and a trailing 0/1 label column.
 
@@ -141,7 +146,7 @@ def read_csv_text(
         features=np.ascontiguousarray(table[:, :n_feat], dtype=np.float32),
         labels=table[:, -1].astype(np.int64) if has_labels else None,
         feature_names=names,
-        sha256=hashlib.sha256(text.encode()).hexdigest(),
+        sha256=sha256 or hashlib.sha256(text.encode()).hexdigest(),
         lines=np.asarray(line_numbers),
     )
 
@@ -204,6 +209,9 @@ def _check_width(
     return n_fields
 
 
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
 def _parse_fields(
     fields: list[str], source: str, line_no: int | None, names: Sequence[str] | None
 ) -> list[float]:
@@ -213,12 +221,18 @@ def _parse_fields(
             value = float(field)
         except ValueError:
             value = None
-        if value is None or not math.isfinite(value):
+        # Beyond float32's range a value becomes infinite once the model reads it.
+        if value is None or not math.isfinite(value) or abs(value) > FLOAT32_MAX:
             where = f"line {line_no}, " if line_no is not None else ""
             name = names[col - 1] if names and col <= len(names) else None
             if name is None and names and col == len(names) + 1:
                 name = "label"
-            problem = "is not a number" if value is None else "is not a finite number"
+            if value is None:
+                problem = "is not a number"
+            elif math.isfinite(value):
+                problem = "is too large for float32"
+            else:
+                problem = "is not a finite number"
             raise InvalidInput(
                 f"{source} {where}column {col}{f' ({name})' if name else ''}: "
                 f"{field.strip()!r} {problem}",

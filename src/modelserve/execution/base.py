@@ -32,6 +32,3 @@ class Executor(ABC):
     @abstractmethod
     def readiness(self, model: str) -> Readiness:
         """Whether a request for ``model`` would be answered now, and why not."""
-
-    def close(self) -> None:  # noqa: B027 - optional hook
-        """Release connections and threads."""

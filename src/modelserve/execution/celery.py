@@ -5,17 +5,23 @@ The client side only: the tasks themselves live in ``modelserve.worker``.
 
 from __future__ import annotations
 
+import logging
+import threading
 import time
 
 import numpy as np
 from celery import Celery
+from celery.exceptions import TaskRevokedError, TimeLimitExceeded
 from celery.exceptions import TimeoutError as CeleryTimeout
 from kombu.exceptions import OperationalError
 
 from modelserve import errors
-from modelserve.errors import BackendTimeout, BackendUnavailable
+from modelserve.errors import BackendFailed, BackendTimeout, BackendUnavailable
 from modelserve.execution.base import Executor, Prediction, Readiness
 from modelserve.worker.app import PREDICT_TASK
+
+READINESS_TTL = 2.0  # seconds
+log = logging.getLogger(__name__)
 
 # Errors a worker reports by name; anything else arrives as a plain ModelserveError.
 _REMOTE_ERRORS = {
@@ -35,6 +41,8 @@ class CeleryExecutor(Executor):
     def __init__(self, app: Celery, timeout: float):
         self.app = app
         self.timeout = timeout
+        self._readiness: tuple[float, Readiness] | None = None
+        self._readiness_lock = threading.Lock()
 
     def predict(self, model: str, version: int | None, batch: np.ndarray) -> Prediction:
         try:
@@ -47,10 +55,13 @@ class CeleryExecutor(Executor):
             raise BackendUnavailable(f"the message broker is unreachable: {exc}") from exc
         try:
             answer = result.get(timeout=self.timeout, propagate=True)
-        except CeleryTimeout:
+        except (CeleryTimeout, TaskRevokedError, TimeLimitExceeded):
+            # Revoked: the task expired in the queue before a worker took it.
             raise BackendTimeout(f"no worker answered within {self.timeout:g} s") from None
         except OperationalError as exc:
             raise BackendUnavailable(f"lost the message broker: {exc}") from exc
+        except Exception as exc:  # the task itself crashed; the worker's log has the trace
+            raise BackendFailed(f"the worker failed: {type(exc).__name__}") from exc
         finally:
             result.forget()
         if "error" in answer:
@@ -63,23 +74,30 @@ class CeleryExecutor(Executor):
         )
 
     def readiness(self, model: str) -> Readiness:
+        """Broker reachable and a worker consuming our queue. Cached briefly: asking the
+        workers takes up to a second, and probes may come often."""
+        with self._readiness_lock:
+            now = time.monotonic()
+            if self._readiness is None or now - self._readiness[0] > READINESS_TTL:
+                self._readiness = (now, self._probe())
+            return self._readiness[1]
+
+    def _probe(self) -> Readiness:
         try:
             with self.app.connection_for_write() as connection:
                 connection.ensure_connection(max_retries=1, timeout=2)
-        except Exception as exc:  # noqa: BLE001 - any failure means "not ready", reported
-            return Readiness(False, {"broker": f"unreachable: {exc}"})
+            replies = self.app.control.inspect(timeout=1.0).active_queues() or {}
+        except Exception as exc:  # noqa: BLE001 - any failure means "not ready"
+            log.warning("readiness: broker unreachable: %s", exc)
+            return Readiness(False, {"broker": "unreachable"})
         # Workers of other deployments may share the broker: count those on our queue.
         queue = self.app.conf.task_default_queue
-        replies = self.app.control.inspect(timeout=1.0).active_queues() or {}
         workers = [
             node for node, queues in replies.items() if any(q.get("name") == queue for q in queues)
         ]
         if not workers:
             return Readiness(False, {"broker": "reachable", "workers": "none answered"})
         return Readiness(True, {"broker": "reachable", "workers": f"{len(workers)} answering"})
-
-    def close(self) -> None:
-        self.app.close()
 
 
 def _remote_error(error: dict) -> errors.ModelserveError:

@@ -42,23 +42,31 @@ def rows_to_array(value: Any, root: str, n_features: int, max_rows: int) -> np.n
             raise InvalidInput(
                 f"{root}[{i}]: expected {n_features} values, found {len(row)}", field=f"{root}[{i}]"
             )
-    return np.asarray(rows, dtype=np.float32)
+    return check_finite(np.asarray(rows, dtype=np.float32), root)
 
 
 def column_to_array(value: Any, root: str) -> np.ndarray:
     try:
-        return np.asarray(_COLUMN.validate_python(value), dtype=np.float32)
+        column = np.asarray(_COLUMN.validate_python(value), dtype=np.float32)
     except ValidationError as exc:
         raise invalid(root, exc) from exc
+    return check_finite(column, root)
 
 
 def too_many_rows(root: str, rows: int, limit: int) -> PayloadTooLarge:
     return PayloadTooLarge(f"{root}: {rows} rows exceed the limit of {limit}", field=root)
 
 
-def check_finite(array: np.ndarray, root: str) -> None:
-    """Refuse NaN and infinity, naming the first one (binary tensors bypass JSON checks)."""
+def check_finite(array: np.ndarray, root: str) -> np.ndarray:
+    """Refuse NaN and infinity, naming the first one.
+
+    JSON numbers were checked already, but a finite number beyond float32's range (1e39)
+    becomes infinite once converted, and binary tensors are never checked before this.
+    """
     bad = np.argwhere(~np.isfinite(array))
     if bad.size:
         path = root + "".join(f"[{i}]" for i in bad[0])
-        raise InvalidInput(f"{path}: Input should be a finite number", field=path)
+        raise InvalidInput(
+            f"{path}: Input should be a finite number within the float32 range", field=path
+        )
+    return array

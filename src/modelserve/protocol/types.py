@@ -65,11 +65,6 @@ class ModelStatusResponse(BaseModel):
     model_version_status: list[ModelVersionStatus]
 
 
-class TensorShapeDim(BaseModel):
-    size: str
-    name: str = ""
-
-
 class TensorInfo(BaseModel):
     dtype: str
     tensor_shape: dict[str, Any]

@@ -122,8 +122,7 @@ def _binary_tensor(binary: bytes, size: int, datatype: str, rows: int, cols: int
             field="inputs[0].parameters.binary_data_size",
         )
     batch = np.frombuffer(binary, dtype=dtype).reshape(rows, cols).astype(np.float32)
-    check_finite(batch, "inputs[0].data")
-    return batch
+    return check_finite(batch, "inputs[0].data")
 
 
 def _json_tensor(data: Any, rows: int, cols: int, max_rows: int) -> np.ndarray:

@@ -43,7 +43,8 @@ class ModelCache:
         self._current: dict[str, _Current] = {}
         self._pinned: OrderedDict[tuple[str, int], ModelRuntime] = OrderedDict()
         self._pinned_limit = pinned_versions
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # loads of current versions
+        self._pinned_lock = threading.Lock()  # loads of explicitly requested versions
 
     def get(self, name: str, version: int | None = None) -> ModelRuntime:
         """The runtime for ``version`` of ``name``, or for its current version."""
@@ -86,7 +87,7 @@ class ModelCache:
 
     def _get_pinned(self, name: str, version: int) -> ModelRuntime:
         key = (name, version)
-        with self._lock:
+        with self._pinned_lock:
             runtime = self._pinned.get(key)
             if runtime is None:
                 runtime = self._loader(self.store.bundle(name, version))

@@ -4,12 +4,13 @@ URL converter for model names."""
 from __future__ import annotations
 
 import hmac
+import zlib
 
 from flask import request
 from werkzeug.routing import BaseConverter
 
 from modelserve.bundles.store import MODEL_NAME
-from modelserve.errors import UnsupportedMediaType
+from modelserve.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
 from modelserve.web.app import services
 from modelserve.web.errors import error_response
 
@@ -20,7 +21,7 @@ BINARY_TYPE = "application/octet-stream"
 class ModelNameConverter(BaseConverter):
     """Model names as the store accepts them; no ':' so ``name:predict`` routes stay apart."""
 
-    regex = MODEL_NAME.pattern.strip("^$")
+    regex = MODEL_NAME.pattern
 
 
 def require_token():
@@ -55,4 +56,25 @@ def request_body(*, binary: bool = False) -> bytes:
                 else ""
             )
         )
-    return request.get_data(cache=False)
+    return _decoded(request.get_data(cache=False))
+
+
+def _decoded(body: bytes) -> bytes:
+    """Undo the Content-Encoding clients such as tritonclient may apply, within the size limit."""
+    encoding = (request.content_encoding or "identity").lower()
+    if encoding == "identity":
+        return body
+    if encoding not in ("gzip", "deflate"):
+        raise UnsupportedMediaType(f"Content-Encoding {encoding!r} is not accepted")
+    limit = services().settings.max_body_bytes
+    # gzip: a gzip header; deflate: a zlib stream, as HTTP means by "deflate".
+    inflater = zlib.decompressobj(wbits=31 if encoding == "gzip" else 15)
+    try:
+        data = inflater.decompress(body, limit + 1)
+    except zlib.error as exc:
+        raise InvalidInput(f"the body is not valid {encoding} data", field="body") from exc
+    if len(data) > limit or inflater.unconsumed_tail:
+        raise PayloadTooLarge(
+            f"the decompressed body exceeds the limit of {limit} bytes", field="body"
+        )
+    return data

@@ -16,14 +16,9 @@ blueprint.before_request(require_token)
 @blueprint.get("/v1/models/<model_name:name>")
 @blueprint.get("/v1/models/<model_name:name>/versions/<int:version>")
 def status(name: str, version: int | None = None):
-    svc = services()
-    if version is None:
-        versions = svc.store.versions(name)
-        svc.store.current_version(name)  # 404 for an unknown model
-    else:
-        svc.cache.get(name, version)  # 404 for an unknown version
-        versions = [version]
-    return jsonify(v1.model_status(versions).model_dump())
+    """The served version (the current one, loaded), or a requested one once it loads."""
+    runtime = services().cache.get(name, version)  # 404 for an unknown model or version
+    return jsonify(v1.model_status([runtime.version]).model_dump())
 
 
 @blueprint.get("/v1/models/<model_name:name>/metadata")

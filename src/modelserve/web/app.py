@@ -11,7 +11,7 @@ from flask_wtf.csrf import CSRFProtect
 from modelserve.bundles import ModelStore
 from modelserve.execution import Executor, create_executor
 from modelserve.runtime import ModelCache
-from modelserve.settings import Settings, demo_bundle_path, get_settings
+from modelserve.settings import Settings, get_settings
 from modelserve.web.metrics import Metrics
 
 
@@ -32,9 +32,7 @@ def services() -> Services:
 
 def create_app(settings: Settings | None = None, executor: Executor | None = None) -> Flask:
     settings = settings or get_settings()
-    store = ModelStore(settings.store)
-    if settings.seed_demo:
-        store.seed(demo_bundle_path(), settings.model)
+    store = ModelStore(settings.store)  # `modelserve serve` installed the demo bundle if asked
     if executor is None:
         executor = create_executor(settings, store)
     cache = getattr(executor, "cache", None) or ModelCache(store)
@@ -45,8 +43,8 @@ def create_app(settings: Settings | None = None, executor: Executor | None = Non
         SECRET_KEY=secret or secrets.token_hex(32),
         MAX_CONTENT_LENGTH=settings.max_body_bytes,
         WTF_CSRF_TIME_LIMIT=None,
-        JSON_SORT_KEYS=False,
     )
+    app.json.sort_keys = False  # keep the protocols' field order
     app.extensions["modelserve"] = Services(settings, store, cache, executor, Metrics())
 
     from modelserve.web import api_v1, api_v2, errors, observability, ops, pages
@@ -56,9 +54,10 @@ def create_app(settings: Settings | None = None, executor: Executor | None = Non
     observability.init_app(app)  # first, so even a refused request gets its id and log line
     csrf = CSRFProtect(app)
     errors.init_app(app)
-    for blueprint in (pages.blueprint, api_v1.blueprint, api_v2.blueprint, ops.blueprint):
+    blueprints = [api_v1.blueprint, api_v2.blueprint, ops.blueprint]
+    for blueprint in blueprints + ([pages.blueprint] if settings.pages else []):
         app.register_blueprint(blueprint)
     # The JSON APIs take no cookies, so forged cross-site requests carry nothing to abuse.
-    for blueprint in (api_v1.blueprint, api_v2.blueprint, ops.blueprint):
+    for blueprint in blueprints:
         csrf.exempt(blueprint)
     return app

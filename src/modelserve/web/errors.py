@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response, g, jsonify, render_template, request
+from flask import Flask, Response, current_app, g, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
@@ -20,6 +20,7 @@ STATUS = {
     errors.StoreConflict: 409,
     errors.InvalidBundle: 503,
     errors.BackendUnavailable: 503,
+    errors.BackendFailed: 502,
     errors.BackendTimeout: 504,
 }
 RETRY_AFTER_SECONDS = 5
@@ -57,7 +58,8 @@ def error_response(status: int, message: str, field: str | None = None) -> Respo
 
 
 def wants_json() -> bool:
-    return request.path.startswith(JSON_PREFIXES)
+    # Without the pages there is no HTML layout to answer in.
+    return request.path.startswith(JSON_PREFIXES) or "pages" not in current_app.blueprints
 
 
 def _modelserve_error(error: errors.ModelserveError) -> Response:
@@ -79,10 +81,23 @@ def _http_error(error: HTTPException) -> Response:
     if error.code == 413:
         field = "body"
         message = f"the request body exceeds the limit of {request.max_content_length} bytes"
+        _drain_body()
     response = error_response(error.code or 500, message, field)
     if error.code == 405 and hasattr(error, "valid_methods") and error.valid_methods:
         response.headers["Allow"] = ", ".join(error.valid_methods)
     return response
+
+
+def _drain_body(most: int = 64 * 1024 * 1024) -> None:
+    """Read (and drop) a refused body, so the client, still sending, receives the 413
+    instead of a reset connection. Bodies beyond ``most`` are cut off regardless."""
+    remaining = min(request.content_length or 0, most)
+    stream = request.environ["wsgi.input"]
+    while remaining > 0:
+        chunk = stream.read(min(remaining, 65536))
+        if not chunk:
+            break
+        remaining -= len(chunk)
 
 
 def _unexpected(error: Exception) -> Response:

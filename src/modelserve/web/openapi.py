@@ -48,7 +48,7 @@ NAME = {
     "name": "model_name",
     "in": "path",
     "required": True,
-    "schema": {"type": "string", "pattern": MODEL_NAME.pattern},
+    "schema": {"type": "string", "pattern": f"^{MODEL_NAME.pattern}$"},
 }
 VERSION = {
     "name": "version",
@@ -126,6 +126,7 @@ def openapi_document() -> dict[str, Any]:
         t.ModelStatusResponse,
         t.ModelMetadataResponse,
         t.PredictResponseRows,
+        t.PredictResponseColumns,
         t.ErrorResponse,
         t.MetadataServerResponse,
         t.MetadataModelResponse,
@@ -136,6 +137,10 @@ def openapi_document() -> dict[str, Any]:
         t.InferenceResponse,
     )
     schemas["PredictRequest"] = PREDICT_REQUEST
+    # `instances` are answered as `predictions`, `inputs` as `outputs`.
+    schemas["PredictResponse"] = {
+        "oneOf": [_ref("PredictResponseRows"), _ref("PredictResponseColumns")]
+    }
     v1, v2, ops = "TensorFlow Serving REST (v1)", "Open Inference Protocol (v2)", "Operations"
     paths = {
         "/v1/models/{model_name}": _get("Version status", "ModelStatusResponse", NAME, tag=v1),
@@ -151,14 +156,14 @@ def openapi_document() -> dict[str, Any]:
         "/v1/models/{model_name}:predict": _post(
             "Predict with the current version",
             "PredictRequest",
-            "PredictResponseRows",
+            "PredictResponse",
             NAME,
             tag=v1,
         ),
         "/v1/models/{model_name}/versions/{version}:predict": _post(
             "Predict with one version",
             "PredictRequest",
-            "PredictResponseRows",
+            "PredictResponse",
             NAME,
             VERSION,
             tag=v1,

@@ -8,7 +8,7 @@ import numpy as np
 from flask import Blueprint, render_template
 
 from modelserve.datasets import Dataset, parse_row, read_csv, read_csv_bytes
-from modelserve.errors import InvalidInput, PayloadTooLarge
+from modelserve.errors import InvalidInput, ModelserveError, PayloadTooLarge
 from modelserve.evaluation import classify, evaluate
 from modelserve.web.app import services
 from modelserve.web.forms import DATASET, ROW, UPLOAD, AccuracyForm, PredictionForm
@@ -40,36 +40,16 @@ def index():
 @blueprint.route("/predictions", methods=["GET", "POST"])
 def predictions():
     form = PredictionForm()
-    if not form.validate_on_submit():
-        return _form_page("predictions.html", form)
-    try:
-        dataset, source = _rows(form.source.data, form, allow_row=True)
-        result = _predict(dataset, source)
-    except InvalidInput as exc:
-        return _form_page(
-            "predictions.html",
-            form,
-            error=str(exc),
-            status=413 if isinstance(exc, PayloadTooLarge) else 400,
-        )
-    return render_template("predictions.html", form=form, result=result)
+    result, page = _submitted("predictions.html", form, allow_row=True)
+    return page or render_template("predictions.html", form=form, result=result)
 
 
 @blueprint.route("/accuracy", methods=["GET", "POST"])
 def accuracy():
     form = AccuracyForm()
-    if not form.validate_on_submit():
-        return _form_page("accuracy.html", form)
-    try:
-        dataset, source = _rows(form.source.data, form, labels=True)
-        result = _predict(dataset, source)
-    except InvalidInput as exc:
-        return _form_page(
-            "accuracy.html",
-            form,
-            error=str(exc),
-            status=413 if isinstance(exc, PayloadTooLarge) else 400,
-        )
+    result, page = _submitted("accuracy.html", form, labels=True)
+    if page:
+        return page
     metrics = evaluate(
         np.asarray(result.labels), np.asarray(result.probabilities), result.threshold
     )
@@ -78,23 +58,36 @@ def accuracy():
 
 @blueprint.get("/models")
 def models():
-    svc = services()
-    store = svc.store
+    store = services().store
     registry = []
     for name in store.models():
-        pointer = store.pointer(name)
-        versions = [
-            store.bundle(name, v, verify=False).metadata for v in reversed(store.versions(name))
-        ]
-        registry.append(
-            {
-                "name": name,
-                "current": pointer.version if pointer else None,
-                "versions": versions,
-                "history": list(reversed(store.history(name))),
-            }
-        )
+        # One unreadable version or log line is reported in place, not a broken page.
+        model = {"name": name, "current": None, "versions": [], "history": [], "problems": []}
+        try:
+            pointer = store.pointer(name)
+            model["current"] = pointer.version if pointer else None
+            model["history"] = list(reversed(store.history(name)))
+        except ModelserveError as exc:
+            model["problems"].append(str(exc))
+        for version in reversed(store.versions(name)):
+            try:
+                model["versions"].append(store.bundle(name, version, verify=False).metadata)
+            except ModelserveError as exc:
+                model["problems"].append(f"version {version}: {exc}")
+        registry.append(model)
     return render_template("models.html", registry=registry)
+
+
+def _submitted(template: str, form, **row_options):
+    """The submitted rows run through the model, or else the page to answer with."""
+    if not form.validate_on_submit():
+        return None, _form_page(template, form)
+    try:
+        dataset, source = _rows(form.source.data, form, **row_options)
+        return _predict(dataset, source), None
+    except InvalidInput as exc:
+        status = 413 if isinstance(exc, PayloadTooLarge) else 400
+        return None, _form_page(template, form, error=str(exc), status=status)
 
 
 def _form_page(template: str, form, error: str | None = None, status: int | None = None):
