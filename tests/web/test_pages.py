@@ -91,15 +91,20 @@ def test_predictions_over_an_uploaded_csv_and_a_typed_row(
     expect(cells.first).to_have_text(f"{probabilities[0, 0]:.4f}")
 
 
-def test_a_bad_upload_names_its_line(server, page, tmp_path):
-    upload = tmp_path / "bad.csv"
-    upload.write_text("6,148,72,35,0,33.6,0.627,50\n1,85,66,29,0,26.6,oops,31\n")
+def upload_for_predictions(server, page, upload) -> int:
+    """Submit ``upload`` on /predictions; the response's status."""
     page.goto(f"{server.url}/predictions")
     page.get_by_label("An uploaded CSV file").check()
     page.locator("input[type=file]").set_input_files(upload)
     with page.expect_response(re.compile(r"/predictions$")) as response:
         page.get_by_role("button", name="Predict").click()
-    assert response.value.status == 400
+    return response.value.status
+
+
+def test_a_bad_upload_names_its_line(server, page, tmp_path):
+    upload = tmp_path / "bad.csv"
+    upload.write_text("6,148,72,35,0,33.6,0.627,50\n1,85,66,29,0,26.6,oops,31\n")
+    assert upload_for_predictions(server, page, upload) == 400
     expect(page.get_by_role("alert")).to_have_text(
         "bad.csv line 2, column 7 (diabetes_pedigree): 'oops' is not a number"
     )
@@ -138,12 +143,7 @@ def test_models_page_lists_versions_metrics_and_history(server, page, web_store)
 def test_an_upload_above_the_row_limit_is_413(server, page, tmp_path):
     upload = tmp_path / "many.csv"
     upload.write_text("6,148,72,35,0,33.6,0.627,50\n" * 1001)  # the test server allows 1000
-    page.goto(f"{server.url}/predictions")
-    page.get_by_label("An uploaded CSV file").check()
-    page.locator("input[type=file]").set_input_files(upload)
-    with page.expect_response(re.compile(r"/predictions$")) as response:
-        page.get_by_role("button", name="Predict").click()
-    assert response.value.status == 413
+    assert upload_for_predictions(server, page, upload) == 413
     expect(page.get_by_role("alert")).to_have_text("many.csv: 1001 rows exceed the limit of 1000")
 
 

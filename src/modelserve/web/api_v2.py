@@ -25,11 +25,7 @@ def live():
 
 @blueprint.get("/v2/health/ready")
 def ready():
-    svc = services()
-    readiness = svc.executor.readiness(svc.settings.model)
-    response = jsonify({"ready": readiness.ready})
-    response.status_code = 200 if readiness.ready else 503
-    return response
+    return _readiness(services().settings.model, {})
 
 
 @blueprint.get("/v2/models/<model_name:name>")
@@ -44,10 +40,13 @@ def model_metadata(name: str, version: int | None = None):
 @blueprint.get("/v2/models/<model_name:name>/ready")
 @blueprint.get("/v2/models/<model_name:name>/versions/<int:version>/ready")
 def model_ready(name: str, version: int | None = None):
-    svc = services()
-    svc.cache.get(name, version)  # 404 for an unknown model or version
-    readiness = svc.executor.readiness(name)
-    response = jsonify({"name": name, "ready": readiness.ready})
+    services().cache.get(name, version)  # 404 for an unknown model or version
+    return _readiness(name, {"name": name})
+
+
+def _readiness(model: str, body: dict):
+    readiness = services().executor.readiness(model)
+    response = jsonify({**body, "ready": readiness.ready})
     response.status_code = 200 if readiness.ready else 503
     return response
 
