@@ -125,3 +125,18 @@ def test_store_verbs_round_trip(cli, import_legacy_args):
         ("rollback", 2, 1),
     ]
     assert history[1]["reason"] == "legacy wins"
+
+
+def test_models_add_stores_and_promotes_through_the_gates(cli, tmp_path):
+    from tests.support.bundles import make_bundle
+
+    good = make_bundle(tmp_path / "good")
+    result = cli("models", "add", str(good), "--promote")
+    assert result.returncode == 0, result.stderr
+    # A store that receives its first model starts with it, not with the demo.
+    assert "stored diabetes version 1" in result.stdout
+    assert "diabetes: current version None -> 1" in result.stdout
+    poor = make_bundle(tmp_path / "poor", "poor")
+    refused = cli("models", "add", str(poor), "--promote")
+    assert refused.returncode == 1 and "FAIL  accuracy" in refused.stdout
+    assert json.loads(cli("models", "list", "--json").stdout)[0]["current"] == 1

@@ -66,13 +66,13 @@ class Process:
         self.popen = subprocess.Popen(
             [*prefix, *(command or [sys.executable, "-m", "modelserve"]), *args],
             env={**os.environ, **env},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
             text=True,
             pass_fds=pass_fds,
             start_new_session=True,  # so stop() reaches gunicorn's or celery's children too
         )
-        self.log = LogWatcher(self.popen.stderr)
+        self.log = LogWatcher(self.popen.stdout)
 
     @property
     def pid(self) -> int:

@@ -9,6 +9,7 @@ import click
 from pydantic import ValidationError
 
 from modelserve import __version__
+from modelserve.cli.cloud import cloud
 from modelserve.cli.common import Context
 from modelserve.cli.deploy import deploy
 from modelserve.cli.models import models, rollback
@@ -33,7 +34,18 @@ def cli(ctx: click.Context, store: Path | None) -> None:
     ctx.obj = Context(get_settings(store=store))
 
 
-for command in (train, import_legacy, evaluate, predict, models, rollback, serve, worker, deploy):
+for command in (
+    train,
+    import_legacy,
+    evaluate,
+    predict,
+    models,
+    rollback,
+    serve,
+    worker,
+    deploy,
+    cloud,
+):
     cli.add_command(command)
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
 
 from modelserve.cli.common import (
@@ -89,6 +91,29 @@ def show(ctx: Context, model_ref, as_json: bool) -> None:
         f", n {m.n}"
     )
     click.echo("files     all checksums match")
+
+
+@models.command()
+@click.argument("path", type=click.Path(file_okay=False, exists=True, path_type=Path))
+@model_name_option
+@click.option("--promote", is_flag=True, help="Make it current, if it passes the gates.")
+@pass_context
+def add(ctx: Context, path: Path, model_name: str | None, promote: bool) -> None:
+    """Store the bundle folder PATH as the model's next version."""
+    from modelserve.bundles import ModelStore
+    from modelserve.delivery.promotion import gated_promote
+
+    name = model_name or ctx.settings.model
+    # No demo bundle here: a store that receives its first model should start with it.
+    store = ModelStore(ctx.settings.store)
+    bundle = store.add(path, name)
+    click.echo(f"stored {name} version {bundle.version}")
+    if promote:
+        settings = ctx.settings.model_copy(update={"model": name})
+        entry = gated_promote(
+            store, name, bundle.version, settings, f"added from {path}", click.echo
+        )
+        click.echo(f"{name}: current version {entry.from_version} -> {entry.to_version}")
 
 
 @models.command()
