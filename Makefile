@@ -4,7 +4,9 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-test
 SERVE_STAMP := $(VENV)/.installed-serve
 
-.PHONY: serve test lint bench clean
+BASE_IMAGE ?= modelserve/debian:bookworm
+
+.PHONY: serve test lint bench clean wheels images test-containers
 
 # The serving install: no TensorFlow, a few seconds.
 $(SERVE_STAMP): pyproject.toml
@@ -32,6 +34,24 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/runtime.py
+
+# Python wheels for the images, every version pinned (no index needed while building).
+wheels: $(STAMP)
+	PYTHON=$(BIN)/python deploy/images/build-wheels.sh build/wheels --train --dist build/dist
+
+# The images, on a Debian base built here with debootstrap (no registry needed).
+images: wheels
+	docker image inspect $(BASE_IMAGE) >/dev/null 2>&1 || deploy/images/build-base.sh $(BASE_IMAGE)
+	docker build --quiet --build-arg BASE_IMAGE=$(BASE_IMAGE) --target serving \
+	  -t modelserve/serving:latest -f deploy/docker/Dockerfile .
+	docker build --quiet --build-arg BASE_IMAGE=$(BASE_IMAGE) --target training \
+	  -t modelserve/training:latest -f deploy/docker/Dockerfile .
+	docker build --quiet --network host --build-arg BASE_IMAGE=$(BASE_IMAGE) \
+	  -t modelserve/rabbitmq:latest -f deploy/docker/Dockerfile.rabbitmq .
+	docker image ls --format '{{.Repository}}:{{.Tag}}  {{.Size}}' 'modelserve/*'
+
+test-containers: images
+	$(BIN)/pytest -m containers $(PYTEST_ARGS)
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache

@@ -7,7 +7,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Annotated
 
-from pydantic import AnyUrl, Field, SecretStr, UrlConstraints
+from pydantic import AnyUrl, Field, SecretStr, UrlConstraints, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEMO_MODEL_NAME = "diabetes"
@@ -73,6 +73,14 @@ class Settings(BaseSettings):
         min_length=8,
         description="If set, the JSON API requires `Authorization: Bearer <token>`.",
     )
+
+    @field_validator("api_token", mode="before")
+    @classmethod
+    def _empty_token_is_no_token(cls, value: object) -> object:
+        # `MODELSERVE_API_TOKEN=` (as compose writes an unset variable) means no token, never
+        # a token that an empty bearer would match.
+        return None if value == "" else value
+
     pages: bool = Field(
         default=True,
         description="Serve the HTML pages; turn off where only the token-guarded API may be open.",

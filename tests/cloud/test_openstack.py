@@ -172,3 +172,29 @@ def test_missing_credentials_are_reported_plainly(monkeypatch, capsys, tmp_path)
     monkeypatch.chdir(tmp_path)
     code, _, err = run(capsys, "cloud", "list")
     assert code == 1 and "modelserve: error:" in err
+
+
+def test_launch_writes_an_ansible_inventory(cloud, capsys, tmp_path):
+    inventory = tmp_path / "inventory.ini"
+    inventory.write_text("[prod]\nold-node ansible_host=192.0.2.9 ansible_user=debian\n")
+    assert (
+        run(
+            capsys,
+            "cloud",
+            "launch",
+            "--role",
+            "all-in-one",
+            "--floating-ip",
+            "--inventory",
+            str(inventory),
+        )[0]
+        == 0
+    )
+    assert run(capsys, "cloud", "launch", "--role", "dev", "--inventory", str(inventory))[0] == 0
+    text = inventory.read_text()
+    prod = next(s for s in live(cloud) if s["metadata"]["modelserve-role"] == "all-in-one")
+    dev = next(s for s in live(cloud) if s["metadata"]["modelserve-role"] == "dev")
+    fip = next(iter(cloud.floating_ips.values()))["floating_ip_address"]
+    assert "old-node ansible_host=192.0.2.9" in text
+    assert f"{prod['name']} ansible_host={fip} ansible_user=debian" in text
+    assert text.index("[dev]") < text.index(dev["name"])

@@ -136,3 +136,14 @@ def test_manual_promote_passes_the_same_gates(production, development, tmp_path)
     assert promoted.returncode == 0, promoted.stderr
     assert production.store.current_version("diabetes") == good.version
     assert production.store.history("diabetes")[-1].details["gates"][0]["status"] == "PASS"
+
+
+def test_a_symlink_out_of_the_bundle_is_refused(production, development):
+    development.commit_bundle("good")
+    (development.tree / "model" / "escape").symlink_to("/etc/passwd")
+    git("add", "model", cwd=development.tree)
+    git("commit", "-qm", "link", cwd=development.tree)
+    result = development.push()
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "'model/escape', which is not a plain file inside the bundle folder" in result.stderr
+    assert production.store.versions("diabetes") == [1]

@@ -41,3 +41,25 @@ def two_hosts(first: str, second: str) -> tuple[Host, Host]:
         ip("-n", host.name, "addr", "add", f"{host.address}/24", "dev", end)
         ip("-n", host.name, "link", "set", end, "up")
     return a, b
+
+
+def lan(*names: str) -> list[Host]:
+    """Hosts on one Ethernet segment: a bridge in a namespace of its own, a veth to each."""
+    tag = secrets.token_hex(3)
+    subnet = f"10.{200 + secrets.randbelow(50)}.{secrets.randbelow(250) + 1}"
+    switch = Host(f"ms-lan-{tag}", "")
+    ip("-n", switch.name, "link", "add", "br0", "type", "bridge")
+    ip("-n", switch.name, "link", "set", "br0", "up")
+    hosts = []
+    for number, name in enumerate(names, start=1):
+        host = Host(f"ms-{name}-{tag}", f"{subnet}.{number}")
+        inside, outside = f"vi-{tag}-{number}", f"vo-{tag}-{number}"
+        ip("link", "add", inside, "type", "veth", "peer", "name", outside)
+        ip("link", "set", inside, "netns", host.name)
+        ip("link", "set", outside, "netns", switch.name)
+        ip("-n", switch.name, "link", "set", outside, "master", "br0", "up")
+        ip("-n", host.name, "addr", "add", f"{host.address}/24", "dev", inside)
+        ip("-n", host.name, "link", "set", inside, "up")
+        hosts.append(host)
+    hosts.append(switch)  # last, so a caller deleting every host removes the bridge too
+    return hosts

@@ -70,6 +70,12 @@ class Node:
             command=["systemd-nspawn"],
         )
 
+    def write(self, path: str, text: str, mode: int = 0o644) -> None:
+        file = self.merged / path.lstrip("/")
+        file.parent.mkdir(parents=True, exist_ok=True)
+        file.write_text(text)
+        file.chmod(mode)
+
     def read(self, path: str) -> str:
         return (self.merged / path.lstrip("/")).read_text(errors="replace")
 
@@ -78,45 +84,18 @@ class Node:
         subprocess.run(["umount", "-l", str(self.merged)], check=False)
 
 
-def wheelhouse(constraints: str) -> Path:
-    """modelserve's wheel and every pinned dependency, downloaded once per constraint set."""
-    key = hashlib.sha256(constraints.encode()).hexdigest()[:12]
-    folder = CACHE / f"wheels-{key}"
-    if not (folder / ".complete").exists():
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "constraints.txt").write_text(constraints)
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "download",
-                "--quiet",
-                "--only-binary=:all:",
-                "--dest",
-                str(folder),
-                "-c",
-                str(folder / "constraints.txt"),
-                *[line for line in constraints.splitlines() if line and not line.startswith("#")],
-            ],
-            check=True,
-            capture_output=True,
-        )
-        (folder / ".complete").touch()
-    # modelserve itself is built from this checkout every time.
+def wheelhouse(constraints: str, train: bool = False) -> Path:
+    """modelserve's wheel and every pinned dependency (deploy/images/build-wheels.sh); the
+    dependencies are downloaded once per constraint set, modelserve is built every time."""
+    folder = CACHE / f"wheels-{hashlib.sha256(constraints.encode()).hexdigest()[:12]}"
     subprocess.run(
         [
-            sys.executable,
-            "-m",
-            "pip",
-            "wheel",
-            "--quiet",
-            "--no-deps",
-            "--wheel-dir",
+            str(ROOT / "deploy" / "images" / "build-wheels.sh"),
             str(folder),
-            str(ROOT),
+            *(["--train"] if train else []),
         ],
         check=True,
         capture_output=True,
+        env={**os.environ, "PYTHON": sys.executable},
     )
     return folder

@@ -14,7 +14,7 @@ from modelserve.cli.common import Context
 from modelserve.cli.deploy import deploy
 from modelserve.cli.models import models, rollback
 from modelserve.cli.offline import evaluate, predict
-from modelserve.cli.serving import serve, worker
+from modelserve.cli.serving import health, serve, worker
 from modelserve.cli.training import import_legacy, train
 from modelserve.errors import ModelserveError
 from modelserve.settings import get_settings
@@ -43,6 +43,7 @@ for command in (
     rollback,
     serve,
     worker,
+    health,
     deploy,
     cloud,
 ):

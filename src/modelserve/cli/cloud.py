@@ -137,8 +137,30 @@ def render(**options) -> None:
 @click.option("--floating-ip", is_flag=True, help="Attach a floating IP to each server.")
 @click.option("--floating-network", default=None, help="External network for floating IPs.")
 @click.option("--cloud", "cloud_name", default=None, help="Entry of clouds.yaml (or OS_CLOUD).")
+@click.option(
+    "--inventory",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Add the servers to this Ansible inventory (deploy/ansible).",
+)
+@click.option(
+    "--inventory-user",
+    default="debian",
+    show_default=True,
+    help="The image's default login, for Ansible.",
+)
 def launch(
-    count, image, flavor, network, key_name, floating_ip, floating_network, cloud_name, **options
+    count,
+    image,
+    flavor,
+    network,
+    key_name,
+    floating_ip,
+    floating_network,
+    cloud_name,
+    inventory,
+    inventory_user,
+    **options,
 ) -> None:
     """Launch servers with the rendered user-data and print their addresses."""
     from modelserve.cloud.openstack import LaunchOptions, connect
@@ -174,6 +196,20 @@ def launch(
                 f"  workers join with --broker-url "
                 f"{user_data.broker_url.replace('127.0.0.1', node.address)}"
             )
+    if inventory is not None:
+        from modelserve.cloud.inventory import add_to_inventory
+
+        add_to_inventory(inventory, nodes, inventory_user)
+        click.echo(f"added {len(nodes)} server(s) to {inventory}", err=True)
+
+
+@cloud.command()
+@click.option("--train", is_flag=True, help="Include the training extra (TensorFlow).")
+def constraints(train: bool) -> None:
+    """Print the pinned dependency versions nodes install (pip --constraint)."""
+    from modelserve.cloud.render import pinned_constraints
+
+    click.echo(pinned_constraints(train=train), nl=False)
 
 
 @cloud.command("list")

@@ -86,5 +86,41 @@ def worker(ctx: Context, concurrency) -> None:
     raise SystemExit(process.exitcode)
 
 
+@click.command()
+@click.option(
+    "--url",
+    default=None,
+    help="Address to probe; default: this node's /healthz on MODELSERVE_PORT.",
+)
+@click.option("--worker", is_flag=True, help="Probe this host's Celery workers instead.")
+@pass_context
+def health(ctx: Context, url: str | None, worker: bool) -> None:
+    """Exit 0 if this node's web server (or worker) answers: for container health checks."""
+    import socket
+    import urllib.error
+    import urllib.request
+
+    from modelserve.errors import BackendUnavailable
+
+    settings = ctx.settings
+    if worker:
+        from modelserve.worker.app import create_celery
+
+        if settings.broker_url is None:
+            raise click.UsageError("set MODELSERVE_BROKER_URL")
+        suffix = f"@{socket.gethostname()}"
+        replies = create_celery(settings).control.ping(timeout=2.0)
+        if not any(node.endswith(suffix) for reply in replies for node in reply):
+            raise BackendUnavailable(f"no worker on {socket.gethostname()} answered")
+        click.echo("worker answering")
+        return
+    url = url or f"http://127.0.0.1:{settings.port}/healthz"
+    try:
+        with urllib.request.urlopen(url, timeout=3) as response:
+            click.echo(f"{url}: {response.status}")
+    except (urllib.error.URLError, OSError) as exc:
+        raise BackendUnavailable(f"{url}: {exc}") from exc
+
+
 def _bind(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

@@ -311,7 +311,7 @@ def pinned_constraints(train: bool = False) -> str:
             req = Requirement(child)
             if req.marker is None or req.marker.evaluate({"extra": ""}):
                 pending.append(req)
-    lines = ["# Pinned by `modelserve cloud render`: the versions modelserve was tested with."]
+    lines = ["# Pinned by modelserve: the versions it was tested with."]
     return "\n".join(lines + [f"{n}=={v}" for n, v in sorted(pins.items())]) + "\n"
 
 

@@ -97,5 +97,30 @@ def extract_bundle(commit: str, folder: str, destination: Path) -> Path:
             field="commit",
         )
     with tarfile.open(fileobj=io.BytesIO(result.stdout)) as archive:
-        archive.extractall(destination, filter="data")
+        _extract(archive, Path(destination))
     return destination / folder
+
+
+def _extract(archive: tarfile.TarFile, destination: Path) -> None:
+    """Plain files and folders inside ``destination`` only: a pushed commit is untrusted."""
+    if hasattr(tarfile, "data_filter"):
+        try:
+            archive.extractall(destination, filter="data")
+        except tarfile.FilterError as exc:
+            raise InvalidInput(
+                f"the commit holds {exc.tarinfo.name!r}, which is not a plain "
+                f"file inside the bundle folder",
+                field="commit",
+            ) from exc
+        return
+    # Python before 3.11.4 (Debian 12 ships 3.11.2) has no extraction filters.
+    root = destination.resolve()
+    for member in archive.getmembers():
+        target = (root / member.name).resolve()
+        if not (member.isfile() or member.isdir()) or not target.is_relative_to(root):
+            raise InvalidInput(
+                f"the commit holds {member.name!r}, which is not a plain file "
+                f"inside the bundle folder",
+                field="commit",
+            )
+    archive.extractall(destination)
