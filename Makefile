@@ -6,7 +6,7 @@ SERVE_STAMP := $(VENV)/.installed-serve
 
 BASE_IMAGE ?= modelserve/debian:bookworm
 
-.PHONY: serve test lint bench clean wheels images test-containers
+.PHONY: serve test lint bench soak clean wheels images test-containers
 
 # The serving install: no TensorFlow, a few seconds.
 $(SERVE_STAMP): pyproject.toml
@@ -32,8 +32,15 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 
+# modelserve beside the alternatives (bench/RESULTS.md); needs wrk and a RabbitMQ.
 bench: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[test,bench]'
 	$(BIN)/python bench/runtime.py
+	$(BIN)/python bench/run.py
+
+# 100,000 requests in Celery mode: does memory stay put? (bench/results/soak.json)
+soak: $(STAMP)
+	$(BIN)/python bench/soak.py
 
 # Python wheels for the images, every version pinned (no index needed while building).
 wheels: $(STAMP)

@@ -4,28 +4,73 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
-from datetime import UTC, datetime
+import threading
+import time
 
 # Attributes every LogRecord has; anything else was passed as ``extra`` and is logged.
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
 
 
+def _timestamp(created: float) -> str:
+    seconds = int(created)
+    return (
+        time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
+        + f".{int((created - seconds) * 1000):03d}+00:00"
+    )
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         document = {
-            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "time": _timestamp(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,
             "pid": record.process,
             "message": record.getMessage(),
         }
-        document.update(
-            (k, v) for k, v in record.__dict__.items() if k not in _STANDARD and v is not None
-        )
+        for key, value in record.__dict__.items():
+            if value is not None and key not in _STANDARD:
+                document[key] = value
         if record.exc_info:
             document["exception"] = self.formatException(record.exc_info)
         return json.dumps(document, default=str)
+
+
+class AccessLog:
+    """One JSON line per request, in the same shape as every other log line.
+
+    Written straight to the stream once configured: building a logging record per request
+    costs more than the prediction itself. Until then it goes through ``logging``.
+    """
+
+    def __init__(self) -> None:
+        self.stream = None
+        self._lock = threading.Lock()
+        self._logger = logging.getLogger("modelserve.access")
+
+    def write(self, fields: dict) -> None:
+        if self.stream is None:
+            self._logger.info("request", extra=fields)
+            return
+        line = json.dumps(
+            {
+                "time": _timestamp(time.time()),
+                "level": "info",
+                "logger": "modelserve.access",
+                "pid": os.getpid(),
+                "message": "request",
+                **{k: v for k, v in fields.items() if v is not None},
+            },
+            default=str,
+        )
+        with self._lock:
+            self.stream.write(line + "\n")
+            self.stream.flush()
+
+
+access_log = AccessLog()
 
 
 def configure_logging(level: str = "INFO") -> None:
@@ -35,6 +80,7 @@ def configure_logging(level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    access_log.stream = sys.stderr if root.isEnabledFor(logging.INFO) else None
     # Celery logs every task received and done at INFO: too much for one line per request.
     for chatty in ("celery.worker.strategy", "celery.app.trace"):
         logging.getLogger(chatty).setLevel(max(logging.WARNING, root.level))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from importlib import resources
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AnyUrl, Field, SecretStr, UrlConstraints, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -51,7 +51,12 @@ class Settings(BaseSettings):
     host: str = Field(default="127.0.0.1", description="Address the web server listens on.")
     port: int = Field(default=5100, ge=1, le=65535, description="Port of the web server.")
     web_workers: int = Field(default=2, ge=1, description="gunicorn worker processes.")
-    web_threads: int = Field(default=4, ge=1, description="Threads per gunicorn worker.")
+    web_threads: int | None = Field(
+        default=None,
+        ge=1,
+        description="Threads per gunicorn worker; default: 2 embedded (CPU-bound, the GIL), "
+        "16 in Celery mode (threads wait on workers).",
+    )
     broker_url: BrokerUrl | None = Field(
         default=None,
         description="RabbitMQ URL; set, requests run as Celery tasks on `modelserve worker`s.",
@@ -68,6 +73,21 @@ class Settings(BaseSettings):
         default=8 * 1024 * 1024, ge=1024, description="Largest request body or upload (413)."
     )
     max_batch_rows: int = Field(default=10_000, ge=1, description="Most rows in one request (413).")
+    batching: Literal["auto", "on", "off"] = Field(
+        default="auto",
+        description="Adaptive batching; auto: on in Celery mode, off in embedded mode.",
+    )
+    batch_max_size: int = Field(
+        default=256, ge=1, description="Most rows run as one model call when batching."
+    )
+    batch_tasks_in_flight: int = Field(
+        default=1,
+        ge=1,
+        description="Celery mode: batches each web process keeps in flight at once.",
+    )
+    batch_max_wait_ms: float = Field(
+        default=2.0, ge=0, description="How long a request waits for others to join its batch."
+    )
     api_token: SecretStr | None = Field(
         default=None,
         min_length=8,
@@ -115,6 +135,18 @@ class Settings(BaseSettings):
     gate_max_latency_ms: float = Field(
         default=5.0, gt=0, description="Budget for one single-row prediction (median)."
     )
+
+    @property
+    def threads(self) -> int:
+        if self.web_threads is not None:
+            return self.web_threads
+        return 2 if self.broker_url is None else 16
+
+    @property
+    def batches(self) -> bool:
+        if self.batching == "auto":
+            return self.broker_url is not None and self.batch_max_size > 1
+        return self.batching == "on" and self.batch_max_size > 1
 
 
 def get_settings(**overrides: object) -> Settings:

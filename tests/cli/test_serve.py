@@ -55,3 +55,23 @@ def test_an_empty_api_token_means_none_and_a_short_one_is_refused():
     assert Settings(api_token="").api_token is None
     with pytest.raises(ValidationError, match="at least 8"):
         Settings(api_token="short")
+
+
+def test_threads_and_batching_follow_the_mode_unless_set():
+    from modelserve.settings import Settings
+
+    broker = "amqp://guest:guest@127.0.0.1:5672//"
+    embedded, celery = Settings(), Settings(broker_url=broker)
+    assert (embedded.threads, embedded.batches) == (2, False)
+    assert (celery.threads, celery.batches) == (16, True)
+    assert Settings(batching="on").batches
+    assert not Settings(broker_url=broker, batching="off").batches
+    assert not Settings(broker_url=broker, batch_max_size=1).batches
+    assert Settings(broker_url=broker, web_threads=5).threads == 5
+
+
+def test_an_unknown_batching_mode_is_refused(cli):
+    cli.env["MODELSERVE_BATCHING"] = "sometimes"
+    result = cli("serve")
+    assert result.returncode == 2
+    assert "MODELSERVE_BATCHING" in result.stderr and "'auto', 'on' or 'off'" in result.stderr

@@ -4,6 +4,7 @@ import json
 import re
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ import requests
 from modelserve.datasets import read_csv
 from modelserve.errors import InvalidInput, ModelNotFound
 from modelserve.settings import demo_bundle_path
+from tests.support.metrics import samples
 from tests.support.processes import Server
 from tests.web.conftest import ROW
 
@@ -41,6 +43,25 @@ def test_both_modes_give_identical_answers(server, celery_server, pima_csv):
         requests.post(f"{server.url}/v2/models/diabetes/infer", json=infer).json()
         == requests.post(f"{celery_server.url}/v2/models/diabetes/infer", json=infer).json()
     )
+
+
+def test_concurrent_requests_share_tasks_and_each_gets_its_own_answer(
+    server, celery_server, pima_csv
+):
+    rows = read_csv(pima_csv).features[:64].tolist()
+    expected = predict(server.url, rows).json()["predictions"]
+    shared = ("modelserve_model_call_requests_bucket", (("le", "1.0"),))
+    answered = ("modelserve_model_call_requests_count", ())
+    before = samples(celery_server.url)
+    with ThreadPoolExecutor(32) as pool:
+        answers = list(pool.map(lambda row: predict(celery_server.url, [row]), rows))
+    after = samples(celery_server.url)
+    assert {a.status_code for a in answers} == {200}
+    # Row i's answer is row i's probability, though rows were run together in other orders.
+    got = [a.json()["predictions"][0] for a in answers]
+    np.testing.assert_allclose(got, expected, rtol=1e-6)
+    assert after[answered] - before.get(answered, 0) == 64
+    assert after[shared] - before.get(shared, 0) < 64  # some requests shared a task
 
 
 def test_pages_work_through_workers(celery_server):

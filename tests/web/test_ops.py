@@ -7,18 +7,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 import requests
-from prometheus_client.parser import text_string_to_metric_families
 
+from tests.support.metrics import samples
 from tests.support.processes import Server
 from tests.web.conftest import ROW
-
-
-def samples(text: str) -> dict[tuple[str, tuple], float]:
-    return {
-        (s.name, tuple(sorted(s.labels.items()))): s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-    }
 
 
 def test_health_and_readiness(server, http):
@@ -30,7 +22,7 @@ def test_health_and_readiness(server, http):
 
 
 def test_metrics_count_requests_rows_and_version_across_workers(server):
-    before = samples(requests.get(f"{server.url}/metrics").text)
+    before = samples(server.url)
     ids = [f"metrics-{i}" for i in range(80)]
 
     def send(request_id: str) -> int:
@@ -44,7 +36,7 @@ def test_metrics_count_requests_rows_and_version_across_workers(server):
     with ThreadPoolExecutor(8) as pool:
         assert set(pool.map(send, ids)) == {200}
     assert requests.post(f"{server.url}/v1/models/diabetes:predict", json={}).status_code == 400
-    after = samples(requests.get(f"{server.url}/metrics").text)
+    after = samples(server.url)
     pids = {json.loads(server.log.wait_for(f'"request_id": "{i}"')[0])["pid"] for i in ids}
     assert len(pids) == 2
 
@@ -151,6 +143,7 @@ def test_schemathesis_finds_no_server_error(server, tmp_path):
         capture_output=True,
         text=True,
         timeout=300,
+        cwd=tmp_path,  # schemathesis keeps its run cache in the working directory
     )
     assert result.returncode == 0, result.stdout[-3000:]
     assert " passed" in result.stdout

@@ -14,6 +14,22 @@ class Prediction:
     model: str
     version: int
     queue_wait: float | None = None  # seconds a task waited for a worker (Celery mode)
+    shared_by: int = 1  # requests whose rows ran in the same model call (adaptive batching)
+
+
+@dataclass(frozen=True)
+class Batching:
+    """How an executor gathers concurrent requests into one model call."""
+
+    max_rows: int
+    max_wait: float  # seconds
+
+    def batcher(self, run, max_inflight: int):
+        from modelserve.batching import AdaptiveBatcher
+
+        return AdaptiveBatcher(
+            run, max_rows=self.max_rows, max_wait=self.max_wait, max_inflight=max_inflight
+        )
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from kombu.exceptions import OperationalError
 
 from modelserve import errors
 from modelserve.errors import BackendFailed, BackendTimeout, BackendUnavailable
-from modelserve.execution.base import Executor, Prediction, Readiness
+from modelserve.execution.base import Batching, Executor, Prediction, Readiness
 from modelserve.worker.app import PREDICT_TASK
 
 READINESS_TTL = 2.0  # seconds
@@ -38,13 +38,30 @@ _REMOTE_ERRORS = {
 class CeleryExecutor(Executor):
     mode = "celery"
 
-    def __init__(self, app: Celery, timeout: float):
+    def __init__(
+        self,
+        app: Celery,
+        timeout: float,
+        batching: Batching | None = None,
+        tasks_in_flight: int = 1,
+    ):
         self.app = app
         self.timeout = timeout
         self._readiness: tuple[float, Readiness] | None = None
         self._readiness_lock = threading.Lock()
+        # Few tasks in flight make large batches: requests that arrive while a task is out
+        # join the next one. More in flight keep more workers busy, for heavier models.
+        self._batcher = (
+            batching.batcher(self._send, max_inflight=tasks_in_flight) if batching else None
+        )
 
     def predict(self, model: str, version: int | None, batch: np.ndarray) -> Prediction:
+        if self._batcher is None:
+            return self._send((model, version), batch)
+        return self._batcher.submit((model, version), batch)
+
+    def _send(self, key: tuple[str, int | None], batch: np.ndarray) -> Prediction:
+        model, version = key
         try:
             result = self.app.send_task(
                 PREDICT_TASK,

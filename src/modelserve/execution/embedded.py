@@ -5,18 +5,25 @@ from __future__ import annotations
 import numpy as np
 
 from modelserve.errors import ModelserveError
-from modelserve.execution.base import Executor, Prediction, Readiness
+from modelserve.execution.base import Batching, Executor, Prediction, Readiness
 from modelserve.runtime import ModelCache
 
 
 class EmbeddedExecutor(Executor):
     mode = "embedded"
 
-    def __init__(self, cache: ModelCache):
+    def __init__(self, cache: ModelCache, batching: Batching | None = None):
         self.cache = cache
+        # One model call at a time: it is CPU work under the GIL, more would only queue.
+        self._batcher = batching.batcher(self._run, max_inflight=1) if batching else None
 
     def predict(self, model: str, version: int | None, batch: np.ndarray) -> Prediction:
-        runtime = self.cache.get(model, version)
+        if self._batcher is None:
+            return self._run((model, version), batch)
+        return self._batcher.submit((model, version), batch)
+
+    def _run(self, key: tuple[str, int | None], batch: np.ndarray) -> Prediction:
+        runtime = self.cache.get(*key)
         return Prediction(runtime.predict(batch), runtime.name, runtime.version)
 
     def readiness(self, model: str) -> Readiness:

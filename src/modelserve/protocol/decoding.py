@@ -63,6 +63,8 @@ def check_finite(array: np.ndarray, root: str) -> np.ndarray:
     JSON numbers were checked already, but a finite number beyond float32's range (1e39)
     becomes infinite once converted, and binary tensors are never checked before this.
     """
+    if np.isfinite(array).all():
+        return array
     bad = np.argwhere(~np.isfinite(array))
     if bad.size:
         path = root + "".join(f"[{i}]" for i in bad[0])

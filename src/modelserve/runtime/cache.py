@@ -43,6 +43,7 @@ class ModelCache:
         self._current: dict[str, _Current] = {}
         self._pinned: OrderedDict[tuple[str, int], ModelRuntime] = OrderedDict()
         self._pinned_limit = pinned_versions
+        self._pointers: dict[str, str] = {}  # model -> its pointer file, computed once
         self._lock = threading.Lock()  # loads of current versions
         self._pinned_lock = threading.Lock()  # loads of explicitly requested versions
 
@@ -91,6 +92,7 @@ class ModelCache:
             runtime = self._pinned.get(key)
             if runtime is None:
                 runtime = self._loader(self.store.bundle(name, version))
+                log.info("loaded %s version %s", name, version)
                 self._pinned[key] = runtime
                 while len(self._pinned) > self._pinned_limit:
                     self._pinned.popitem(last=False)
@@ -98,8 +100,11 @@ class ModelCache:
             return runtime
 
     def _stamp(self, name: str) -> tuple[int, int, int]:
+        pointer = self._pointers.get(name)
+        if pointer is None:
+            pointer = self._pointers[name] = str(self.store.pointer_path(name))
         try:
-            st = os.stat(self.store.pointer_path(name))
+            st = os.stat(pointer)
         except FileNotFoundError:
             self.store.current_version(name)  # raises the precise ModelNotFound
             raise ModelNotFound(f"model {name!r} has no current version") from None

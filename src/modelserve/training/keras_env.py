@@ -6,9 +6,12 @@ import os
 
 from modelserve.errors import MissingDependency
 
-# TensorFlow reads these when it is imported; they only quieten its start-up chatter.
+# TensorFlow reads these when it is imported. The log level quietens its start-up chatter;
+# TensorFlow 2.21 announces oneDNN on stderr whatever the level says, and oneDNN's reordered
+# float sums buy nothing for networks this small, so it stays off.
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 try:
     import keras

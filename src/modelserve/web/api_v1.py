@@ -36,6 +36,7 @@ def predict(name: str, version: int | None = None):
     body = request_body()
     model = svc.cache.get(name, version)
     batch, fmt = v1.decode_predict(body, model.metadata, svc.settings.max_batch_rows)
-    prediction = svc.executor.predict(name, version, batch)
+    # The version that passed validation is the one that runs, whatever switches meanwhile.
+    prediction = svc.executor.predict(name, model.version, batch)
     record_prediction(prediction, len(batch))
     return jsonify(v1.encode_predict(prediction.probabilities, fmt))

@@ -60,10 +60,9 @@ def infer(name: str, version: int | None = None):
     decoded = v2.decode_infer(
         body, request.headers.get(v2.BINARY_HEADER), model.metadata, svc.settings.max_batch_rows
     )
-    prediction = svc.executor.predict(name, version, decoded.batch)
+    # The version that passed validation is the one that runs, whatever switches meanwhile.
+    prediction = svc.executor.predict(name, model.version, decoded.batch)
     record_prediction(prediction, len(decoded.batch))
-    if prediction.version != model.version:  # a worker answered with a newer current version
-        model = svc.cache.get(name, prediction.version)
     payload, header_length = v2.encode_infer(
         decoded, prediction.probabilities, model.metadata, prediction.version
     )

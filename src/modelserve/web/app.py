@@ -13,6 +13,7 @@ from modelserve.execution import Executor, create_executor
 from modelserve.runtime import ModelCache
 from modelserve.settings import Settings, get_settings
 from modelserve.web.metrics import Metrics
+from modelserve.web.sessions import PagesOnlySessionInterface
 
 
 @dataclass
@@ -45,6 +46,7 @@ def create_app(settings: Settings | None = None, executor: Executor | None = Non
         WTF_CSRF_TIME_LIMIT=None,
     )
     app.json.sort_keys = False  # keep the protocols' field order
+    app.session_interface = PagesOnlySessionInterface()
     app.extensions["modelserve"] = Services(settings, store, cache, executor, Metrics())
 
     from modelserve.web import api_v1, api_v2, errors, observability, ops, pages

@@ -41,6 +41,12 @@ class Metrics:
             buckets=ROW_BUCKETS,
             registry=self.registry,
         )
+        self.shared_calls = Histogram(
+            "modelserve_model_call_requests",
+            "Per request: how many requests ran in its model call (above 1: adaptive batching)",
+            buckets=ROW_BUCKETS[:9],
+            registry=self.registry,
+        )
         self.queue_wait = Histogram(
             "modelserve_queue_wait_seconds",
             "Time a Celery task waited before a worker ran it",

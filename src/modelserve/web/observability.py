@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import logging
+import itertools
+import os
 import re
 import time
 import uuid
@@ -10,13 +11,12 @@ import uuid
 from flask import Flask, Response, g, request
 
 from modelserve.execution import Prediction
+from modelserve.logs import access_log
 
 REQUEST_ID_HEADER = "X-Request-ID"
 MODEL_VERSION_HEADER = "X-Model-Version"
 MODEL_NAME_HEADER = "X-Model-Name"
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-
-access_log = logging.getLogger("modelserve.access")
 
 
 def init_app(app: Flask) -> None:
@@ -33,6 +33,7 @@ def record_prediction(prediction: Prediction, rows: int) -> None:
     g.rows = rows
     metrics = services().metrics
     metrics.batch_rows.observe(rows)
+    metrics.shared_calls.observe(prediction.shared_by)
     metrics.model_version.labels(prediction.model).set(prediction.version)
     if prediction.queue_wait is not None:
         metrics.queue_wait.observe(prediction.queue_wait)
@@ -44,37 +45,59 @@ def note_model(name: str, version: int) -> None:
     g.model_version = version
 
 
+class _RequestIds:
+    """Unique ids without a random draw per request: a random prefix per process (drawn again
+    after a fork), then a counter."""
+
+    def __init__(self) -> None:
+        self._pid = None
+
+    def __call__(self) -> str:
+        if self._pid != os.getpid():
+            self._pid, self._prefix = os.getpid(), uuid.uuid4().hex[:16]
+            self._counter = itertools.count()
+        return f"{self._prefix}{next(self._counter):016x}"
+
+
+_new_request_id = _RequestIds()
+
+
 def _start() -> None:
     g.started = time.perf_counter()
     incoming = request.headers.get(REQUEST_ID_HEADER, "")
-    g.request_id = incoming if _VALID_REQUEST_ID.match(incoming) else uuid.uuid4().hex
+    g.request_id = incoming if _VALID_REQUEST_ID.match(incoming) else _new_request_id()
 
 
 def _finish(response: Response) -> Response:
     from modelserve.web.app import services
 
-    elapsed = time.perf_counter() - g.get("started", time.perf_counter())
-    response.headers[REQUEST_ID_HEADER] = g.get("request_id", "")
-    if g.get("model_version") is not None:
-        response.headers[MODEL_NAME_HEADER] = g.model
-        response.headers[MODEL_VERSION_HEADER] = str(g.model_version)
-    route = request.url_rule.rule if request.url_rule else "unmatched"
+    # Plain objects, not the context-local proxies: this runs for every request.
+    state, req = g._get_current_object(), request._get_current_object()
+    elapsed = time.perf_counter() - getattr(state, "started", time.perf_counter())
+    request_id = getattr(state, "request_id", "")
+    model, version = getattr(state, "model", None), getattr(state, "model_version", None)
+    headers = response.headers
+    headers[REQUEST_ID_HEADER] = request_id
+    if version is not None:
+        headers[MODEL_NAME_HEADER] = model
+        headers[MODEL_VERSION_HEADER] = str(version)
+    route = req.url_rule.rule if req.url_rule else "unmatched"
+    status = response.status_code
     metrics = services().metrics
-    metrics.requests.labels(route, request.method, str(response.status_code)).inc()
+    metrics.requests.labels(route, req.method, str(status)).inc()
     metrics.latency.labels(route).observe(elapsed)
-    access_log.info(
-        "request",
-        extra={
-            "request_id": g.get("request_id"),
-            "method": request.method,
-            "path": request.path,
+    access_log.write(
+        {
+            "request_id": request_id,
+            "method": req.method,
+            "path": req.path,
             "route": route,
-            "status": response.status_code,
+            "status": status,
             "duration_ms": round(elapsed * 1000, 3),
-            "model": g.get("model"),
-            "version": g.get("model_version"),
-            "rows": g.get("rows"),
-            "remote": request.remote_addr,
-        },
+            "model": model,
+            "version": version,
+            "rows": getattr(state, "rows", None),
+            "remote": req.remote_addr,
+        }
     )
     return response

@@ -129,10 +129,10 @@ def _predict(dataset: Dataset, source: str) -> PredictedRows:
     limit = svc.settings.max_batch_rows
     if len(dataset) > limit:
         raise PayloadTooLarge(f"{source}: {len(dataset)} rows exceed the limit of {limit}")
-    name = svc.settings.model
-    prediction = svc.executor.predict(name, None, dataset.features)
+    runtime = svc.cache.current(svc.settings.model)
+    prediction = svc.executor.predict(runtime.name, runtime.version, dataset.features)
     record_prediction(prediction, len(dataset))
-    threshold = svc.cache.get(name, prediction.version).metadata.output.threshold
+    threshold = runtime.metadata.output.threshold
     probabilities = prediction.probabilities.reshape(-1)
     return PredictedRows(
         probabilities=probabilities.tolist(),

@@ -26,7 +26,7 @@ class WebServer(BaseApplication):
             "workers": s.web_workers,
             # Threads let one process wait on several Celery answers at once.
             "worker_class": "gthread",
-            "threads": s.web_threads,
+            "threads": s.threads,
             "timeout": int(s.request_timeout) + 30,
             "graceful_timeout": int(s.request_timeout) + 5,
             "accesslog": None,  # the app logs one structured line per request itself

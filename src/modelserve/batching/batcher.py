@@ -1,0 +1,138 @@
+"""Adaptive batching: concurrent calls that arrive close together run as one model call.
+
+Callers on many threads call :meth:`AdaptiveBatcher.submit` and block for their own answer.
+One dispatcher thread gathers what arrives within ``max_wait`` of the first call (up to
+``max_rows``), waits for a free slot if ``max_inflight`` calls are already running (what
+arrives meanwhile joins the batch), concatenates each group of calls for the same model and
+version, runs it once, and hands every caller its own rows of the answer. If a combined call
+fails, its calls run one by one, so a bad request never fails its neighbours; a failure of
+the backend itself (broker down, no worker answering) goes to every caller at once instead.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable, Hashable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from modelserve.errors import BackendTimeout, BackendUnavailable
+from modelserve.execution.base import Prediction
+
+Run = Callable[[Hashable, np.ndarray], Prediction]
+
+# Not caused by any one request: running the calls one by one would only repeat the wait.
+_BACKEND_FAILURES = (BackendUnavailable, BackendTimeout)
+
+
+@dataclass
+class _Call:
+    key: Hashable
+    rows: np.ndarray
+    future: Future = field(default_factory=Future)
+
+
+class AdaptiveBatcher:
+    def __init__(
+        self,
+        run: Run,
+        *,
+        max_rows: int,
+        max_wait: float,
+        max_inflight: int = 2,
+        name: str = "batcher",
+    ):
+        self._run = run
+        self._max_rows = max_rows
+        self._max_wait = max_wait
+        self._slots = threading.BoundedSemaphore(max_inflight)
+        self._calls: queue.SimpleQueue[_Call] = queue.SimpleQueue()
+        self._pool = ThreadPoolExecutor(max_inflight, thread_name_prefix=name)
+        self._dispatcher = threading.Thread(target=self._dispatch, name=name, daemon=True)
+        self._dispatcher.start()
+
+    def submit(self, key: Hashable, rows: np.ndarray) -> Prediction:
+        """Run ``rows`` with whatever arrives close to them; block for their own answer."""
+        return self.enqueue(key, rows).result()
+
+    def enqueue(self, key: Hashable, rows: np.ndarray) -> Future:
+        """Queue ``rows`` for the next batch; the future holds their own answer."""
+        call = _Call(key, rows)
+        self._calls.put(call)
+        return call.future
+
+    def _dispatch(self) -> None:
+        carried: _Call | None = None  # would have overfilled the last batch: opens the next
+        while True:
+            gathered = [carried or self._calls.get()]
+            carried = self._gather(gathered, deadline=time.monotonic() + self._max_wait)
+            self._slots.acquire()
+            if carried is None:  # calls that came while every slot was busy join this batch
+                carried = self._gather(gathered, deadline=None)
+            self._pool.submit(self._run_gathered, gathered)
+
+    def _gather(self, gathered: list[_Call], deadline: float | None) -> _Call | None:
+        """Add queued calls to ``gathered`` until the deadline (None: only those queued now).
+        A call that would take the batch past ``max_rows`` is returned instead of added."""
+        rows = sum(len(call.rows) for call in gathered)
+        while rows < self._max_rows:
+            remaining = 0.0 if deadline is None else deadline - time.monotonic()
+            try:
+                call = (
+                    self._calls.get(timeout=remaining)
+                    if remaining > 0
+                    else self._calls.get_nowait()
+                )
+            except queue.Empty:
+                return None
+            if rows + len(call.rows) > self._max_rows:
+                return call
+            gathered.append(call)
+            rows += len(call.rows)
+        return None
+
+    def _run_gathered(self, gathered: list[_Call]) -> None:
+        try:
+            groups: dict[Hashable, list[_Call]] = {}
+            for call in gathered:
+                groups.setdefault(call.key, []).append(call)
+            for key, calls in groups.items():
+                self._run_group(key, calls)
+        finally:
+            self._slots.release()
+
+    def _run_group(self, key: Hashable, calls: list[_Call]) -> None:
+        if len(calls) == 1:
+            self._settle(calls[0], key, calls[0].rows)
+            return
+        try:
+            prediction = self._run(key, np.concatenate([c.rows for c in calls]))
+        except _BACKEND_FAILURES as exc:
+            for call in calls:
+                call.future.set_exception(exc)
+            return
+        except Exception:  # noqa: BLE001 - each call gets its own answer or its own error
+            for call in calls:
+                self._settle(call, key, call.rows)
+            return
+        start = 0
+        for call in calls:
+            end = start + len(call.rows)
+            call.future.set_result(
+                replace(
+                    prediction,
+                    probabilities=prediction.probabilities[start:end],
+                    shared_by=len(calls),
+                )
+            )
+            start = end
+
+    def _settle(self, call: _Call, key: Hashable, rows: np.ndarray) -> None:
+        try:
+            call.future.set_result(self._run(key, rows))
+        except BaseException as exc:  # noqa: BLE001 - delivered to the caller, raised there
+            call.future.set_exception(exc)
