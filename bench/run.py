@@ -98,6 +98,8 @@ def stacks(port: int, store: Path) -> list[Stack]:
             f"{'' if batching else ', no batching'}",
             [[str(BIN / "modelserve"), "worker", "--concurrency", str(workers)], serve],
             env,
+            note=f"`modelserve serve` (2 processes) and `modelserve worker --concurrency "
+            f"{workers}` over RabbitMQ, adaptive batching {'on' if batching else 'off'}",
         )
 
     bundle = str(demo_bundle_path())
@@ -112,8 +114,18 @@ def stacks(port: int, store: Path) -> list[Stack]:
     bentoml = venv("bentoml", ["bentoml>=1.4,<1.5", "numpy"])
     ray = venv("ray", ["ray[serve]", "numpy"])
     return [
-        Stack("modelserve embedded", [serve], base),
-        Stack("modelserve embedded, batching", [serve], {**base, "MODELSERVE_BATCHING": "on"}),
+        Stack(
+            "modelserve embedded",
+            [serve],
+            base,
+            note="`modelserve serve` with its defaults (2 processes, 2 threads each)",
+        ),
+        Stack(
+            "modelserve embedded, batching",
+            [serve],
+            {**base, "MODELSERVE_BATCHING": "on"},
+            note="the same with MODELSERVE_BATCHING=on",
+        ),
         celery(1, True),
         celery(1, False),
         celery(2, True),
@@ -123,6 +135,28 @@ def stacks(port: int, store: Path) -> list[Stack]:
             [[str(BIN / "gunicorn"), "-w", "2", "-b", f"127.0.0.1:{port}", "bare:app"]],
             numpy_env,
             STACKS_DIR,
+            note="gunicorn's defaults: sync workers, a connection per request",
+        ),
+        Stack(
+            "bare limit, threaded keep-alive",
+            [
+                [
+                    str(BIN / "gunicorn"),
+                    "-w",
+                    "2",
+                    "-k",
+                    "gthread",
+                    "--threads",
+                    "2",
+                    "--reuse-port",
+                    "-b",
+                    f"127.0.0.1:{port}",
+                    "bare:app",
+                ]
+            ],
+            numpy_env,
+            STACKS_DIR,
+            note="the server settings modelserve's embedded mode uses",
         ),
         Stack(
             "baseline: tutorial design (model loaded per task)",
@@ -150,6 +184,8 @@ def stacks(port: int, store: Path) -> list[Stack]:
             ],
             baseline_env,
             STACKS_DIR,
+            note="bench/stacks/baseline.py: Flask + one Celery worker that loads the Keras "
+            "model from disk for every task",
         ),
         Stack(
             "BentoML 1.4",
@@ -166,12 +202,14 @@ def stacks(port: int, store: Path) -> list[Stack]:
             ],
             numpy_env,
             STACKS_DIR,
+            note="bench/stacks/bentoml_service.py: 2 workers, the same NumPy forward pass",
         ),
         Stack(
             "Ray Serve",
             [[str(ray / "python"), "ray_serve_app.py", str(port)]],
             numpy_env,
             STACKS_DIR,
+            note="bench/stacks/ray_serve_app.py: 2 replicas, the same NumPy forward pass",
         ),
     ]
 
@@ -348,7 +386,7 @@ def main() -> None:
         processes = start(stack)
         try:
             cold = first_answer(url, body, expected, time.monotonic() + 180)
-            entry = {"cold_start_s": round(cold, 2), "load": {}}
+            entry = {"note": stack.note, "cold_start_s": round(cold, 2), "load": {}}
             for connections in CONCURRENCY:
                 wrk(url, body_file, connections, args.warmup)
                 entry["load"][str(connections)] = wrk(url, body_file, connections, args.seconds)

@@ -13,12 +13,16 @@ import time
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
 
 
+_second: tuple[int, str] = (0, "")  # the last second formatted, and how
+
+
 def _timestamp(created: float) -> str:
+    """ISO 8601 in UTC with milliseconds; the date and time part is formatted once a second."""
+    global _second
     seconds = int(created)
-    return (
-        time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))
-        + f".{int((created - seconds) * 1000):03d}+00:00"
-    )
+    if _second[0] != seconds:
+        _second = (seconds, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)))
+    return f"{_second[1]}.{int((created - seconds) * 1000):03d}+00:00"
 
 
 class JsonFormatter(logging.Formatter):
@@ -49,24 +53,25 @@ class AccessLog:
         self.stream = None
         self._lock = threading.Lock()
         self._logger = logging.getLogger("modelserve.access")
+        self._encode = json.JSONEncoder(default=str).encode
 
     def write(self, fields: dict) -> None:
         if self.stream is None:
             self._logger.info("request", extra=fields)
             return
-        line = json.dumps(
-            {
-                "time": _timestamp(time.time()),
-                "level": "info",
-                "logger": "modelserve.access",
-                "pid": os.getpid(),
-                "message": "request",
-                **{k: v for k, v in fields.items() if v is not None},
-            },
-            default=str,
-        )
+        document = {
+            "time": _timestamp(time.time()),
+            "level": "info",
+            "logger": "modelserve.access",
+            "pid": os.getpid(),
+            "message": "request",
+        }
+        for key, value in fields.items():
+            if value is not None:
+                document[key] = value
+        line = self._encode(document) + "\n"
         with self._lock:
-            self.stream.write(line + "\n")
+            self.stream.write(line)
             self.stream.flush()
 
 

@@ -35,6 +35,18 @@ def test_serve_prints_its_url_and_answers_there(tmp_path):
         server.stop()
 
 
+def test_a_port_in_use_is_refused_at_once(cli):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = cli("serve", "--port", str(port))
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        f"modelserve: error: cannot listen on 127.0.0.1:{port}: Address already in use"
+    )
+
+
 def test_worker_needs_a_broker_url(cli):
     result = cli("worker")
     assert result.returncode == 2

@@ -133,6 +133,6 @@ class AdaptiveBatcher:
 
     def _settle(self, call: _Call, key: Hashable, rows: np.ndarray) -> None:
         try:
-            call.future.set_result(self._run(key, rows))
+            call.future.set_result(replace(self._run(key, rows), shared_by=1))
         except BaseException as exc:  # noqa: BLE001 - delivered to the caller, raised there
             call.future.set_exception(exc)

@@ -30,7 +30,7 @@ from modelserve.cli.common import Context, pass_context
 @pass_context
 def serve(ctx: Context, host, port, workers, bind_fd) -> None:
     """Run the web front end (pages and JSON APIs) under gunicorn."""
-    from modelserve.web.server import run
+    from modelserve.web.server import check_address_free, run
 
     updates = {
         k: v
@@ -42,6 +42,7 @@ def serve(ctx: Context, host, port, workers, bind_fd) -> None:
     bind = f"fd://{bind_fd}" if bind_fd is not None else _bind(settings.host, settings.port)
     mode = "celery" if settings.broker_url else "embedded"
     if bind_fd is None:
+        check_address_free(settings.host, settings.port)
         click.echo(
             f"modelserve: serving {settings.model} ({mode} mode) on "
             f"http://{_bind(settings.host, settings.port)}/",

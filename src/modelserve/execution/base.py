@@ -14,7 +14,7 @@ class Prediction:
     model: str
     version: int
     queue_wait: float | None = None  # seconds a task waited for a worker (Celery mode)
-    shared_by: int = 1  # requests whose rows ran in the same model call (adaptive batching)
+    shared_by: int | None = None  # requests in its model call when batching; None: not batching
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,7 @@ is set, as ``modelserve serve`` does."""
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -14,6 +15,9 @@ from prometheus_client import (
     generate_latest,
 )
 from prometheus_client.multiprocess import MultiProcessCollector
+
+if TYPE_CHECKING:
+    from modelserve.execution import Prediction
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 ROW_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096, 16384)
@@ -60,6 +64,30 @@ class Metrics:
             multiprocess_mode="mostrecent",
             registry=self.registry,
         )
+        # Labelled children by label values: looking one up costs more than updating it.
+        self._per_request: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+        self._versions: dict[str, int] = {}
+
+    def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
+        children = self._per_request.get((route, method, status))
+        if children is None:
+            children = self._per_request[(route, method, status)] = (
+                self.requests.labels(route, method, str(status)),
+                self.latency.labels(route),
+            )
+        children[0].inc()
+        children[1].observe(seconds)
+
+    def observe_prediction(self, prediction: Prediction, rows: int) -> None:
+        self.batch_rows.observe(rows)
+        if prediction.shared_by is not None:
+            self.shared_calls.observe(prediction.shared_by)
+        if prediction.queue_wait is not None:
+            self.queue_wait.observe(prediction.queue_wait)
+        # Set on change only: the gauge keeps each process's most recent write anyway.
+        if self._versions.get(prediction.model) != prediction.version:
+            self._versions[prediction.model] = prediction.version
+            self.model_version.labels(prediction.model).set(prediction.version)
 
     def exposition(self) -> tuple[bytes, str]:
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

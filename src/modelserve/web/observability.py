@@ -31,12 +31,7 @@ def record_prediction(prediction: Prediction, rows: int) -> None:
     g.model = prediction.model
     g.model_version = prediction.version
     g.rows = rows
-    metrics = services().metrics
-    metrics.batch_rows.observe(rows)
-    metrics.shared_calls.observe(prediction.shared_by)
-    metrics.model_version.labels(prediction.model).set(prediction.version)
-    if prediction.queue_wait is not None:
-        metrics.queue_wait.observe(prediction.queue_wait)
+    services().metrics.observe_prediction(prediction, rows)
 
 
 def note_model(name: str, version: int) -> None:
@@ -83,9 +78,7 @@ def _finish(response: Response) -> Response:
         headers[MODEL_VERSION_HEADER] = str(version)
     route = req.url_rule.rule if req.url_rule else "unmatched"
     status = response.status_code
-    metrics = services().metrics
-    metrics.requests.labels(route, req.method, str(status)).inc()
-    metrics.latency.labels(route).observe(elapsed)
+    services().metrics.observe_request(route, req.method, status, elapsed)
     access_log.write(
         {
             "request_id": request_id,

@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
+import socket
 import tempfile
 
 from gunicorn.app.base import BaseApplication
 from pydantic import SecretStr
 
+from modelserve.errors import ModelserveError
 from modelserve.settings import Settings
 
 
@@ -23,6 +25,12 @@ class WebServer(BaseApplication):
         s = self.settings
         for key, value in {
             "bind": [self.bind],
+            # Each worker listens on a socket of its own and the kernel spreads new
+            # connections over them. On one shared socket, the process that wins the accept
+            # race keeps a keep-alive client's connection for good, and one worker could end
+            # up with every client while the other idles (measured: half the throughput).
+            # An inherited socket (--bind-fd) stays shared.
+            "reuse_port": not self.bind.startswith("fd://"),
             "workers": s.web_workers,
             # Threads let one process wait on several Celery answers at once.
             "worker_class": "gthread",
@@ -35,6 +43,7 @@ class WebServer(BaseApplication):
             "proc_name": "modelserve-web",
             "child_exit": _child_exit,
             "when_ready": _when_ready,
+            "post_worker_init": _worker_ready,
             # Several servers may run on one host: no shared control socket in $HOME.
             "control_socket_disable": True,
         }.items():
@@ -69,9 +78,33 @@ def _child_exit(server, worker) -> None:
     multiprocess.mark_process_dead(worker.pid)
 
 
+def check_address_free(host: str, port: int) -> None:
+    """Fail at once, with a clear message, if something already listens there.
+
+    With per-worker sockets a second modelserve on the same port would otherwise join the
+    first one's share of connections, and anything else there makes workers fail to boot.
+    """
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+    )[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # ignore TIME_WAIT
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise ModelserveError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+
+
 def _when_ready(server) -> None:
-    for listener in server.LISTENERS:
+    for listener in server.LISTENERS:  # a shared socket: listening from now on
         server.log.info("serving on http://%s/", _address(listener))
+
+
+def _worker_ready(worker) -> None:
+    if not worker.cfg.reuse_port:
+        return
+    for listener in worker.sockets:  # a socket of its own: this worker accepts from now on
+        worker.log.info("serving on http://%s/", _address(listener))
 
 
 def _address(listener) -> str:
