@@ -90,6 +90,29 @@ def test_worker_errors_come_back_as_the_same_errors(celery_env, celery_worker):
     assert error.value.field == "inputs"
 
 
+def test_the_reply_queue_is_declared_once_not_per_task(celery_env, celery_worker, monkeypatch):
+    from modelserve.execution.celery import CeleryExecutor
+    from modelserve.settings import Settings
+    from modelserve.worker import backend
+    from modelserve.worker.app import create_celery
+
+    declarations = []
+
+    def counting(entity, *args, **kwargs):
+        declarations.append(entity.name)
+        return real(entity, *args, **kwargs)
+
+    real = backend.maybe_declare
+    monkeypatch.setattr(backend, "maybe_declare", counting)
+    settings = Settings(
+        broker_url=celery_env["MODELSERVE_BROKER_URL"], queue=celery_env["MODELSERVE_QUEUE"]
+    )
+    executor = CeleryExecutor(create_celery(settings), timeout=5)
+    for _ in range(5):
+        assert executor.predict("diabetes", None, np.ones((1, 8), dtype=np.float32)).version == 1
+    assert len(declarations) == 1  # Celery's own backend declares it before every task
+
+
 def test_readiness_reports_broker_and_workers(celery_server):
     ready = requests.get(f"{celery_server.url}/readyz").json()
     assert ready == {

@@ -4,7 +4,9 @@ Callers on many threads call :meth:`AdaptiveBatcher.submit` and block for their 
 One dispatcher thread gathers what arrives within ``max_wait`` of the first call (up to
 ``max_rows``), waits for a free slot if ``max_inflight`` calls are already running (what
 arrives meanwhile joins the batch), concatenates each group of calls for the same model and
-version, runs it once, and hands every caller its own rows of the answer. If a combined call
+version, runs it once, and hands every caller its own rows of the answer. The window only
+opens while calls come in company: after a batch of one, the next call leaves at once, so a
+lone client never pays for the wait. If a combined call
 fails, its calls run one by one, so a bad request never fails its neighbours; a failure of
 the backend itself (broker down, no worker answering) goes to every caller at once instead.
 """
@@ -51,7 +53,10 @@ class AdaptiveBatcher:
         self._max_wait = max_wait
         self._slots = threading.BoundedSemaphore(max_inflight)
         self._calls: queue.SimpleQueue[_Call] = queue.SimpleQueue()
-        self._pool = ThreadPoolExecutor(max_inflight, thread_name_prefix=name)
+        # One call at a time runs on the dispatcher itself: a thread handoff fewer per batch.
+        self._pool = (
+            ThreadPoolExecutor(max_inflight, thread_name_prefix=name) if max_inflight > 1 else None
+        )
         self._dispatcher = threading.Thread(target=self._dispatch, name=name, daemon=True)
         self._dispatcher.start()
 
@@ -67,13 +72,19 @@ class AdaptiveBatcher:
 
     def _dispatch(self) -> None:
         carried: _Call | None = None  # would have overfilled the last batch: opens the next
+        in_company = False  # the last batch held several calls: others are likely to come
         while True:
             gathered = [carried or self._calls.get()]
-            carried = self._gather(gathered, deadline=time.monotonic() + self._max_wait)
+            deadline = time.monotonic() + self._max_wait if in_company else None
+            carried = self._gather(gathered, deadline)
             self._slots.acquire()
             if carried is None:  # calls that came while every slot was busy join this batch
                 carried = self._gather(gathered, deadline=None)
-            self._pool.submit(self._run_gathered, gathered)
+            in_company = len(gathered) > 1
+            if self._pool is None:
+                self._run_gathered(gathered)
+            else:
+                self._pool.submit(self._run_gathered, gathered)
 
     def _gather(self, gathered: list[_Call], deadline: float | None) -> _Call | None:
         """Add queued calls to ``gathered`` until the deadline (None: only those queued now).

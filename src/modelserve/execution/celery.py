@@ -67,6 +67,9 @@ class CeleryExecutor(Executor):
                 PREDICT_TASK,
                 args=[model, version, batch.tolist(), time.time()],
                 expires=self.timeout,
+                # Celery would otherwise build a printable copy of every row for monitoring.
+                argsrepr=f"({model!r}, {version!r}, <{len(batch)} rows>)",
+                kwargsrepr="{}",
             )
         except OperationalError as exc:
             raise BackendUnavailable(f"the message broker is unreachable: {exc}") from exc
