@@ -125,8 +125,14 @@ def write_report(report: dict, png: Path, markdown: Path) -> None:
                 f"{entry['rss']['largest_process_mb']:g} | {entry['cold_start_s']:g} |"
             )
     lines += ["", "## Targets", "", "| target | measured | held |", "|---|---|---|"]
-    for what, measured, held in targets(report):
+    rows = targets(report)
+    for what, measured, held in rows:
         mark = {True: "yes", False: "**no**", None: "—"}[held]
         lines.append(f"| {what} | {measured} | {mark} |")
+    if any(held is False for _, _, held in rows):
+        lines += [
+            "",
+            "Where a target is missed, [PROFILE.md](PROFILE.md) says what the profile shows.",
+        ]
     lines += ["", "![requests/s and p99 per stack](results/bench.png)", ""]
     markdown.write_text("\n".join(lines))

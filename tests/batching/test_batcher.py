@@ -148,3 +148,13 @@ def test_after_a_crowded_batch_the_window_gathers_late_arrivals():
     # until the batch is full (3 rows) rather than leaving one by one.
     later = [batcher.enqueue(("m", None), rows(v)) for v in (3, 4, 5)]
     assert [f.result(10).shared_by for f in later] == [3, 3, 3]
+
+
+def test_the_window_closes_once_every_caller_is_waiting():
+    model = Model()
+    batcher = AdaptiveBatcher(model, max_rows=1000, max_wait=60, max_inflight=1, callers=3)
+    while_busy(model, batcher, [(("m", None), rows(1)), (("m", None), rows(2))])
+    # The window is open (the last batch held two calls), but with all three of the server's
+    # callers waiting nobody is left to join: the batch leaves without waiting a minute.
+    waiting = [batcher.enqueue(("m", None), rows(v)) for v in (3, 4, 5)]
+    assert [f.result(timeout=5).shared_by for f in waiting] == [3, 3, 3]

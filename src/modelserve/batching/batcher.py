@@ -6,7 +6,9 @@ One dispatcher thread gathers what arrives within ``max_wait`` of the first call
 arrives meanwhile joins the batch), concatenates each group of calls for the same model and
 version, runs it once, and hands every caller its own rows of the answer. The window only
 opens while calls come in company: after a batch of one, the next call leaves at once, so a
-lone client never pays for the wait. If a combined call
+lone client never pays for the wait; and it closes as soon as every caller the server can
+have at once (``callers``, its request threads) is waiting in the batcher, since nobody is
+left to join. If a combined call
 fails, its calls run one by one, so a bad request never fails its neighbours; a failure of
 the backend itself (broker down, no worker answering) goes to every caller at once instead.
 """
@@ -46,9 +48,13 @@ class AdaptiveBatcher:
         max_rows: int,
         max_wait: float,
         max_inflight: int = 2,
+        callers: int | None = None,
         name: str = "batcher",
     ):
         self._run = run
+        self._callers = callers
+        self._waiting = 0  # calls queued or running, not yet answered
+        self._waiting_lock = threading.Lock()
         self._max_rows = max_rows
         self._max_wait = max_wait
         self._slots = threading.BoundedSemaphore(max_inflight)
@@ -67,6 +73,8 @@ class AdaptiveBatcher:
     def enqueue(self, key: Hashable, rows: np.ndarray) -> Future:
         """Queue ``rows`` for the next batch; the future holds their own answer."""
         call = _Call(key, rows)
+        with self._waiting_lock:
+            self._waiting += 1
         self._calls.put(call)
         return call.future
 
@@ -91,6 +99,8 @@ class AdaptiveBatcher:
         A call that would take the batch past ``max_rows`` is returned instead of added."""
         rows = sum(len(call.rows) for call in gathered)
         while rows < self._max_rows:
+            if self._callers is not None and self._waiting >= self._callers:
+                deadline = None  # every caller is waiting here already: take what is queued
             remaining = 0.0 if deadline is None else deadline - time.monotonic()
             try:
                 call = (
@@ -124,7 +134,7 @@ class AdaptiveBatcher:
             prediction = self._run(key, np.concatenate([c.rows for c in calls]))
         except _BACKEND_FAILURES as exc:
             for call in calls:
-                call.future.set_exception(exc)
+                self._answer(call, error=exc)
             return
         except Exception:  # noqa: BLE001 - each call gets its own answer or its own error
             for call in calls:
@@ -133,17 +143,24 @@ class AdaptiveBatcher:
         start = 0
         for call in calls:
             end = start + len(call.rows)
-            call.future.set_result(
-                replace(
-                    prediction,
-                    probabilities=prediction.probabilities[start:end],
-                    shared_by=len(calls),
-                )
-            )
+            rows = prediction.probabilities[start:end]
+            self._answer(call, replace(prediction, probabilities=rows, shared_by=len(calls)))
             start = end
 
     def _settle(self, call: _Call, key: Hashable, rows: np.ndarray) -> None:
         try:
-            call.future.set_result(replace(self._run(key, rows), shared_by=1))
+            prediction = replace(self._run(key, rows), shared_by=1)
         except BaseException as exc:  # noqa: BLE001 - delivered to the caller, raised there
-            call.future.set_exception(exc)
+            self._answer(call, error=exc)
+        else:
+            self._answer(call, prediction)
+
+    def _answer(
+        self, call: _Call, prediction: Prediction | None = None, error: BaseException | None = None
+    ) -> None:
+        with self._waiting_lock:
+            self._waiting -= 1
+        if error is not None:
+            call.future.set_exception(error)
+        else:
+            call.future.set_result(prediction)

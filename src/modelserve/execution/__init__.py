@@ -12,7 +12,7 @@ from modelserve.settings import Settings
 def create_executor(settings: Settings, store: ModelStore) -> Executor:
     """The embedded executor, or the Celery one when ``MODELSERVE_BROKER_URL`` is set."""
     batching = (
-        Batching(settings.batch_max_size, settings.batch_max_wait_ms / 1000)
+        Batching(settings.batch_max_size, settings.batch_max_wait_ms / 1000, settings.threads)
         if settings.batches
         else None
     )

@@ -23,12 +23,17 @@ class Batching:
 
     max_rows: int
     max_wait: float  # seconds
+    callers: int | None = None  # request threads per process: at most this many wait at once
 
     def batcher(self, run, max_inflight: int):
         from modelserve.batching import AdaptiveBatcher
 
         return AdaptiveBatcher(
-            run, max_rows=self.max_rows, max_wait=self.max_wait, max_inflight=max_inflight
+            run,
+            max_rows=self.max_rows,
+            max_wait=self.max_wait,
+            max_inflight=max_inflight,
+            callers=self.callers,
         )
 
 
