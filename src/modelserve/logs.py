@@ -19,10 +19,10 @@ _second: tuple[int, str] = (0, "")  # the last second formatted, and how
 def _timestamp(created: float) -> str:
     """ISO 8601 in UTC with milliseconds; the date and time part is formatted once a second."""
     global _second
-    seconds = int(created)
-    if _second[0] != seconds:
-        _second = (seconds, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)))
-    return f"{_second[1]}.{int((created - seconds) * 1000):03d}+00:00"
+    seconds, cached = int(created), _second  # one read: another thread may replace it
+    if cached[0] != seconds:
+        cached = _second = (seconds, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)))
+    return f"{cached[1]}.{int((created - seconds) * 1000):03d}+00:00"
 
 
 class JsonFormatter(logging.Formatter):

@@ -143,7 +143,7 @@ class Settings(BaseSettings):
         return 2 if self.broker_url is None else 16
 
     @property
-    def batches(self) -> bool:
+    def batching_enabled(self) -> bool:
         if self.batching == "auto":
             return self.broker_url is not None and self.batch_max_size > 1
         return self.batching == "on" and self.batch_max_size > 1

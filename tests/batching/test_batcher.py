@@ -5,12 +5,13 @@ after it forms: which calls share a batch is decided, not left to thread timing.
 """
 
 import threading
+from concurrent.futures import TimeoutError as FutureTimeout
 
 import numpy as np
 import pytest
 
 from modelserve.batching import AdaptiveBatcher
-from modelserve.errors import BackendUnavailable, InvalidInput, ModelNotFound
+from modelserve.errors import BackendFailed, BackendUnavailable, InvalidInput, ModelNotFound
 from modelserve.execution import Prediction
 
 
@@ -158,3 +159,34 @@ def test_the_window_closes_once_every_caller_is_waiting():
     # callers waiting nobody is left to join: the batch leaves without waiting a minute.
     waiting = [batcher.enqueue(("m", None), rows(v)) for v in (3, 4, 5)]
     assert [f.result(timeout=5).shared_by for f in waiting] == [3, 3, 3]
+
+
+def test_a_model_answering_the_wrong_number_of_rows_fails_every_caller():
+    def short(key, rows):
+        return Prediction(rows[:-1, :1].copy(), "m", 3)
+
+    model = Model()
+
+    def held(key, rows):
+        model(key, rows)
+        return short(key, rows)
+
+    batcher = AdaptiveBatcher(held, max_rows=1000, max_wait=0.0, max_inflight=1)
+    outcomes = while_busy(model, batcher, [(("m", None), rows(i)) for i in range(3)])
+    assert all(isinstance(o, BackendFailed) for o in outcomes)
+    assert "answered 2 rows for 3" in str(outcomes[0])
+
+
+def test_a_caller_that_gave_up_is_skipped_and_the_rest_answered():
+    model = Model()
+    batcher = AdaptiveBatcher(model, max_rows=1000, max_wait=0.0, max_inflight=1)
+    model.release.clear()
+    first = batcher.enqueue(("m", None), rows(0))
+    assert model.running.wait(10)
+    with pytest.raises(FutureTimeout):
+        batcher.submit(("m", None), rows(1), timeout=0)  # gives up before its batch leaves
+    kept = batcher.enqueue(("m", None), rows(2))
+    model.release.set()
+    assert first.result(10).probabilities.tolist() == [[0.0]]
+    assert kept.result(10).probabilities.tolist() == [[2.0]]
+    assert model.calls == [1, 1]  # the abandoned row never ran

@@ -74,11 +74,11 @@ def test_threads_and_batching_follow_the_mode_unless_set():
 
     broker = "amqp://guest:guest@127.0.0.1:5672//"
     embedded, celery = Settings(), Settings(broker_url=broker)
-    assert (embedded.threads, embedded.batches) == (2, False)
-    assert (celery.threads, celery.batches) == (16, True)
-    assert Settings(batching="on").batches
-    assert not Settings(broker_url=broker, batching="off").batches
-    assert not Settings(broker_url=broker, batch_max_size=1).batches
+    assert (embedded.threads, embedded.batching_enabled) == (2, False)
+    assert (celery.threads, celery.batching_enabled) == (16, True)
+    assert Settings(batching="on").batching_enabled
+    assert not Settings(broker_url=broker, batching="off").batching_enabled
+    assert not Settings(broker_url=broker, batch_max_size=1).batching_enabled
     assert Settings(broker_url=broker, web_threads=5).threads == 5
 
 

@@ -4,33 +4,38 @@ Callers on many threads call :meth:`AdaptiveBatcher.submit` and block for their 
 One dispatcher thread gathers what arrives within ``max_wait`` of the first call (up to
 ``max_rows``), waits for a free slot if ``max_inflight`` calls are already running (what
 arrives meanwhile joins the batch), concatenates each group of calls for the same model and
-version, runs it once, and hands every caller its own rows of the answer. The window only
-opens while calls come in company: after a batch of one, the next call leaves at once, so a
-lone client never pays for the wait; and it closes as soon as every caller the server can
-have at once (``callers``, its request threads) is waiting in the batcher, since nobody is
-left to join. If a combined call
-fails, its calls run one by one, so a bad request never fails its neighbours; a failure of
-the backend itself (broker down, no worker answering) goes to every caller at once instead.
+version, runs it once, and hands every caller its own rows of the answer.
+
+The window only opens while calls come in company: after a batch of one, the next call
+leaves at once, so a lone client never pays for the wait. It closes as soon as every caller
+the server can have at once (``callers``, its request threads) is waiting in the batcher,
+since nobody is left to join.
+
+If a combined call fails on its rows (``InvalidInput``), its calls run one by one, so a bad
+request never fails its neighbours. Any other failure (broker down, no worker answering, no
+such model) is not about one request and goes to every caller at once. A caller that gave
+up (its future cancelled) is skipped, and nothing that goes wrong stops the dispatcher.
 """
 
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 import time
 from collections.abc import Callable, Hashable
 from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from modelserve.errors import BackendTimeout, BackendUnavailable
+from modelserve.errors import BackendFailed, InvalidInput
 from modelserve.execution.base import Prediction
 
-Run = Callable[[Hashable, np.ndarray], Prediction]
+log = logging.getLogger(__name__)
 
-# Not caused by any one request: running the calls one by one would only repeat the wait.
-_BACKEND_FAILURES = (BackendUnavailable, BackendTimeout)
+Run = Callable[[Hashable, np.ndarray], Prediction]
 
 
 @dataclass
@@ -66,9 +71,18 @@ class AdaptiveBatcher:
         self._dispatcher = threading.Thread(target=self._dispatch, name=name, daemon=True)
         self._dispatcher.start()
 
-    def submit(self, key: Hashable, rows: np.ndarray) -> Prediction:
-        """Run ``rows`` with whatever arrives close to them; block for their own answer."""
-        return self.enqueue(key, rows).result()
+    def submit(self, key: Hashable, rows: np.ndarray, timeout: float | None = None) -> Prediction:
+        """Run ``rows`` with whatever arrives close to them; block for their own answer.
+
+        After ``timeout`` seconds, raises ``concurrent.futures.TimeoutError``; the rows are
+        then dropped unless their batch has already left.
+        """
+        future = self.enqueue(key, rows)
+        try:
+            return future.result(timeout)
+        except FutureTimeout:
+            future.cancel()
+            raise
 
     def enqueue(self, key: Hashable, rows: np.ndarray) -> Future:
         """Queue ``rows`` for the next batch; the future holds their own answer."""
@@ -120,9 +134,18 @@ class AdaptiveBatcher:
         try:
             groups: dict[Hashable, list[_Call]] = {}
             for call in gathered:
-                groups.setdefault(call.key, []).append(call)
+                if call.future.set_running_or_notify_cancel():
+                    groups.setdefault(call.key, []).append(call)
+                else:  # its caller gave up waiting
+                    self._answered()
             for key, calls in groups.items():
-                self._run_group(key, calls)
+                try:
+                    self._run_group(key, calls)
+                except BaseException as exc:  # noqa: BLE001 - every caller gets an answer
+                    log.exception("a batch for %s failed", key)
+                    for call in calls:
+                        if not call.future.done():
+                            self._answer(call, error=exc)
         finally:
             self._slots.release()
 
@@ -130,15 +153,22 @@ class AdaptiveBatcher:
         if len(calls) == 1:
             self._settle(calls[0], key, calls[0].rows)
             return
+        total = sum(len(call.rows) for call in calls)
         try:
             prediction = self._run(key, np.concatenate([c.rows for c in calls]))
-        except _BACKEND_FAILURES as exc:
+        except InvalidInput:  # about one request's rows: each call gets its own answer
+            for call in calls:
+                self._settle(call, key, call.rows)
+            return
+        except Exception as exc:  # noqa: BLE001 - not about any one request: all get it
             for call in calls:
                 self._answer(call, error=exc)
             return
-        except Exception:  # noqa: BLE001 - each call gets its own answer or its own error
+        if len(prediction.probabilities) != total:
+            answered = len(prediction.probabilities)
+            error = BackendFailed(f"the model answered {answered} rows for {total}")
             for call in calls:
-                self._settle(call, key, call.rows)
+                self._answer(call, error=error)
             return
         start = 0
         for call in calls:
@@ -150,7 +180,7 @@ class AdaptiveBatcher:
     def _settle(self, call: _Call, key: Hashable, rows: np.ndarray) -> None:
         try:
             prediction = replace(self._run(key, rows), shared_by=1)
-        except BaseException as exc:  # noqa: BLE001 - delivered to the caller, raised there
+        except Exception as exc:  # noqa: BLE001 - delivered to the caller, raised there
             self._answer(call, error=exc)
         else:
             self._answer(call, prediction)
@@ -158,9 +188,12 @@ class AdaptiveBatcher:
     def _answer(
         self, call: _Call, prediction: Prediction | None = None, error: BaseException | None = None
     ) -> None:
-        with self._waiting_lock:
-            self._waiting -= 1
+        self._answered()
         if error is not None:
             call.future.set_exception(error)
         else:
             call.future.set_result(prediction)
+
+    def _answered(self) -> None:
+        with self._waiting_lock:
+            self._waiting -= 1

@@ -13,7 +13,7 @@ def create_executor(settings: Settings, store: ModelStore) -> Executor:
     """The embedded executor, or the Celery one when ``MODELSERVE_BROKER_URL`` is set."""
     batching = (
         Batching(settings.batch_max_size, settings.batch_max_wait_ms / 1000, settings.threads)
-        if settings.batches
+        if settings.batching_enabled
         else None
     )
     if settings.broker_url is None:

@@ -1,4 +1,7 @@
-"""Celery mode: each request becomes one task over RabbitMQ; the answer returns over RabbitMQ.
+"""Celery mode: requests go to workers as tasks over RabbitMQ, and answers come back over it.
+
+With adaptive batching (the default in this mode) one task carries the rows of every request
+that arrived together; without it, each request is one task.
 
 The client side only: the tasks themselves live in ``modelserve.worker``.
 """
@@ -8,6 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from concurrent.futures import TimeoutError as FutureTimeout
 
 import numpy as np
 from celery import Celery
@@ -58,7 +62,11 @@ class CeleryExecutor(Executor):
     def predict(self, model: str, version: int | None, batch: np.ndarray) -> Prediction:
         if self._batcher is None:
             return self._send((model, version), batch)
-        return self._batcher.submit((model, version), batch)
+        try:
+            # The timeout counts from arrival, so time spent queued behind a batch counts too.
+            return self._batcher.submit((model, version), batch, timeout=self.timeout)
+        except FutureTimeout:
+            raise BackendTimeout(f"no worker answered within {self.timeout:g} s") from None
 
     def _send(self, key: tuple[str, int | None], batch: np.ndarray) -> Prediction:
         model, version = key

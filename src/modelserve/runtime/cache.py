@@ -100,12 +100,11 @@ class ModelCache:
             return runtime
 
     def _stamp(self, name: str) -> tuple[int, int, int]:
-        pointer = self._pointers.get(name)
-        if pointer is None:
-            pointer = self._pointers[name] = str(self.store.pointer_path(name))
+        pointer = self._pointers.get(name) or str(self.store.pointer_path(name))
         try:
             st = os.stat(pointer)
         except FileNotFoundError:
             self.store.current_version(name)  # raises the precise ModelNotFound
             raise ModelNotFound(f"model {name!r} has no current version") from None
+        self._pointers[name] = pointer  # only names that exist: clients cannot grow it
         return (st.st_ino, st.st_mtime_ns, st.st_size)

@@ -66,7 +66,6 @@ class Metrics:
         )
         # Labelled children by label values: looking one up costs more than updating it.
         self._per_request: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
-        self._versions: dict[str, int] = {}
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
         children = self._per_request.get((route, method, status))
@@ -84,10 +83,8 @@ class Metrics:
             self.shared_calls.observe(prediction.shared_by)
         if prediction.queue_wait is not None:
             self.queue_wait.observe(prediction.queue_wait)
-        # Set on change only: the gauge keeps each process's most recent write anyway.
-        if self._versions.get(prediction.model) != prediction.version:
-            self._versions[prediction.model] = prediction.version
-            self.model_version.labels(prediction.model).set(prediction.version)
+        # Every time: across processes the gauge shows the most recent write.
+        self.model_version.labels(prediction.model).set(prediction.version)
 
     def exposition(self) -> tuple[bytes, str]:
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

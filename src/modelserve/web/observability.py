@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import os
 import re
+import threading
 import time
 import uuid
 
@@ -45,13 +46,17 @@ class _RequestIds:
     after a fork), then a counter."""
 
     def __init__(self) -> None:
-        self._pid = None
+        self._pid: int | None = None
+        self._lock = threading.Lock()
 
     def __call__(self) -> str:
         if self._pid != os.getpid():
-            self._pid, self._prefix = os.getpid(), uuid.uuid4().hex[:16]
-            self._counter = itertools.count()
-        return f"{self._prefix}{next(self._counter):016x}"
+            with self._lock:  # the first requests of a process may race to draw the prefix
+                if self._pid != os.getpid():
+                    self._ids = (uuid.uuid4().hex[:16], itertools.count())
+                    self._pid = os.getpid()
+        prefix, counter = self._ids
+        return f"{prefix}{next(counter):016x}"
 
 
 _new_request_id = _RequestIds()

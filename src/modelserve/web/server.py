@@ -9,6 +9,7 @@ import socket
 import tempfile
 
 from gunicorn.app.base import BaseApplication
+from gunicorn.util import is_ipv6
 from pydantic import SecretStr
 
 from modelserve.errors import ModelserveError
@@ -29,8 +30,10 @@ class WebServer(BaseApplication):
             # connections over them. On one shared socket, the process that wins the accept
             # race keeps a keep-alive client's connection for good, and one worker could end
             # up with every client while the other idles (measured: half the throughput).
-            # An inherited socket (--bind-fd) stays shared.
-            "reuse_port": not self.bind.startswith("fd://"),
+            # One worker, or an inherited socket (--bind-fd), keeps the shared socket: its
+            # queue outlives a worker's restart, where a worker's own socket takes the
+            # connections waiting in it down with it.
+            "reuse_port": s.web_workers > 1 and not self.bind.startswith("fd://"),
             "workers": s.web_workers,
             # Threads let one process wait on several Celery answers at once.
             "worker_class": "gthread",
@@ -84,15 +87,14 @@ def check_address_free(host: str, port: int) -> None:
     With per-worker sockets a second modelserve on the same port would otherwise join the
     first one's share of connections, and anything else there makes workers fail to boot.
     """
-    family, kind, proto, _, address = socket.getaddrinfo(
-        host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
-    )[0]
-    with socket.socket(family, kind, proto) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # ignore TIME_WAIT
-        try:
-            probe.bind(address)
-        except OSError as exc:
-            raise ModelserveError(f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    family = socket.AF_INET6 if is_ipv6(host) else socket.AF_INET  # as gunicorn decides
+    shown = f"[{host}]:{port}" if family == socket.AF_INET6 else f"{host}:{port}"
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # ignore TIME_WAIT
+            probe.bind((host, port))
+    except OSError as exc:
+        raise ModelserveError(f"cannot listen on {shown}: {exc.strerror or exc}") from None
 
 
 def _when_ready(server) -> None:
@@ -101,7 +103,7 @@ def _when_ready(server) -> None:
 
 
 def _worker_ready(worker) -> None:
-    if not worker.cfg.reuse_port:
+    if not (worker.cfg.reuse_port and hasattr(socket, "SO_REUSEPORT")):  # gunicorn's own test
         return
     for listener in worker.sockets:  # a socket of its own: this worker accepts from now on
         worker.log.info("serving on http://%s/", _address(listener))
