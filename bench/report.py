@@ -18,7 +18,7 @@ def rps(report: dict, stack: str, c: int) -> float | None:
 
 
 def targets(report: dict) -> list[tuple[str, str, bool | None]]:
-    """(target, measured, held) for each of the issue's targets."""
+    """(target, measured, held) for each performance target."""
     rows = []
 
     def ratio(what: str, a: float | None, b: float | None, need: float) -> None:
