@@ -36,6 +36,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[test,bench]'
 	$(BIN)/python bench/runtime.py
+	$(BIN)/python bench/request_path.py
 	$(BIN)/python bench/run.py
 
 # 100,000 requests in Celery mode: does memory stay put? (bench/results/soak.json)

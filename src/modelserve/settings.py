@@ -144,9 +144,8 @@ class Settings(BaseSettings):
 
     @property
     def batching_enabled(self) -> bool:
-        if self.batching == "auto":
-            return self.broker_url is not None and self.batch_max_size > 1
-        return self.batching == "on" and self.batch_max_size > 1
+        wanted = self.broker_url is not None if self.batching == "auto" else self.batching == "on"
+        return wanted and self.batch_max_size > 1
 
 
 def get_settings(**overrides: object) -> Settings:

@@ -4,7 +4,6 @@ prediction over HTTP to a client in another network namespace."""
 
 import json
 import subprocess
-import sys
 import time
 
 import numpy as np
@@ -15,8 +14,7 @@ from modelserve.cloud.render import RenderOptions, pinned_constraints, render_us
 from modelserve.runtime import load_runtime
 from modelserve.settings import demo_bundle_path
 from tests.support.netns import two_hosts
-from tests.support.node import Node, base_rootfs, wheelhouse
-from tests.support.processes import Process
+from tests.support.node import Node, base_rootfs, wheel_mirror
 
 ROW = [6, 148, 72, 35, 0, 33.6, 0.627, 50]
 # What the all-in-one role installs with apt; baked in, as this node has no Debian mirror.
@@ -34,16 +32,8 @@ def hosts():
 @pytest.fixture
 def wheel_server(hosts):
     client, _ = hosts
-    folder = wheelhouse(pinned_constraints())
-    server = Process(
-        ["-m", "http.server", "8000", "--bind", client.address, "--directory", str(folder)],
-        {},
-        prefix=client.prefix,
-        command=[sys.executable],
-    )
-    server.log.wait_for("Serving HTTP")
-    yield f"http://{client.address}:8000/"
-    server.stop()
+    with wheel_mirror(client, pinned_constraints()) as url:
+        yield url
 
 
 def test_all_in_one_user_data_boots_into_a_serving_node(

@@ -13,8 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.netns import lan
-from tests.support.node import Node, base_rootfs, wheelhouse
-from tests.support.processes import Process
+from tests.support.node import Node, base_rootfs, wheel_mirror
 
 ROOT = Path(__file__).resolve().parents[2]
 ANSIBLE = ROOT / "deploy" / "ansible"
@@ -65,16 +64,8 @@ def wheels(network):
     ctl = network[0]
     from modelserve.cloud.render import pinned_constraints
 
-    folder = wheelhouse(pinned_constraints(train=True), train=True)
-    server = Process(
-        ["-m", "http.server", "8000", "--bind", ctl.address, "--directory", str(folder)],
-        {},
-        prefix=ctl.prefix,
-        command=[sys.executable],
-    )
-    server.log.wait_for("Serving HTTP")
-    yield f"http://{ctl.address}:8000/"
-    server.stop()
+    with wheel_mirror(ctl, pinned_constraints(train=True), train=True) as url:
+        yield url
 
 
 def playbook(ctl, inventory: Path, extra: Path, keys: Path, known_hosts: Path):

@@ -8,6 +8,8 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from tests.support.netns import Host
@@ -99,3 +101,27 @@ def wheelhouse(constraints: str, train: bool = False) -> Path:
         env={**os.environ, "PYTHON": sys.executable},
     )
     return folder
+
+
+@contextmanager
+def wheel_mirror(host: Host, constraints: str, train: bool = False) -> Iterator[str]:
+    """The wheelhouse served over HTTP from ``host``, for nodes that have no package index."""
+    server = Process(
+        [
+            "-m",
+            "http.server",
+            "8000",
+            "--bind",
+            host.address,
+            "--directory",
+            str(wheelhouse(constraints, train)),
+        ],
+        {},
+        prefix=host.prefix,
+        command=[sys.executable],
+    )
+    try:
+        server.log.wait_for("Serving HTTP")
+        yield f"http://{host.address}:8000/"
+    finally:
+        server.stop()

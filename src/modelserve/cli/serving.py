@@ -30,7 +30,7 @@ from modelserve.cli.common import Context, pass_context
 @pass_context
 def serve(ctx: Context, host, port, workers, bind_fd) -> None:
     """Run the web front end (pages and JSON APIs) under gunicorn."""
-    from modelserve.web.server import check_address_free, run
+    from modelserve.web.server import address, check_address_free, run
 
     updates = {
         k: v
@@ -39,13 +39,12 @@ def serve(ctx: Context, host, port, workers, bind_fd) -> None:
     }
     settings = ctx.settings.model_copy(update=updates)
     ctx.store  # noqa: B018 - installs the demo bundle once, before workers start
-    bind = f"fd://{bind_fd}" if bind_fd is not None else _bind(settings.host, settings.port)
+    bind = f"fd://{bind_fd}" if bind_fd is not None else address(settings.host, settings.port)
     mode = "celery" if settings.broker_url else "embedded"
     if bind_fd is None:
         check_address_free(settings.host, settings.port)
         click.echo(
-            f"modelserve: serving {settings.model} ({mode} mode) on "
-            f"http://{_bind(settings.host, settings.port)}/",
+            f"modelserve: serving {settings.model} ({mode} mode) on http://{bind}/",
             err=True,
         )
     run(settings, bind)
@@ -121,7 +120,3 @@ def health(ctx: Context, url: str | None, worker: bool) -> None:
             click.echo(f"{url}: {response.status}")
     except (urllib.error.URLError, OSError) as exc:
         raise BackendUnavailable(f"{url}: {exc}") from exc
-
-
-def _bind(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

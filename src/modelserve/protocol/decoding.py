@@ -63,12 +63,10 @@ def check_finite(array: np.ndarray, root: str) -> np.ndarray:
     JSON numbers were checked already, but a finite number beyond float32's range (1e39)
     becomes infinite once converted, and binary tensors are never checked before this.
     """
-    if np.isfinite(array).all():
+    finite = np.isfinite(array)
+    if finite.all():
         return array
-    bad = np.argwhere(~np.isfinite(array))
-    if bad.size:
-        path = root + "".join(f"[{i}]" for i in bad[0])
-        raise InvalidInput(
-            f"{path}: Input should be a finite number within the float32 range", field=path
-        )
-    return array
+    path = root + "".join(f"[{i}]" for i in np.argwhere(~finite)[0])
+    raise InvalidInput(
+        f"{path}: Input should be a finite number within the float32 range", field=path
+    )

@@ -88,13 +88,14 @@ def check_address_free(host: str, port: int) -> None:
     first one's share of connections, and anything else there makes workers fail to boot.
     """
     family = socket.AF_INET6 if is_ipv6(host) else socket.AF_INET  # as gunicorn decides
-    shown = f"[{host}]:{port}" if family == socket.AF_INET6 else f"{host}:{port}"
     try:
         with socket.socket(family, socket.SOCK_STREAM) as probe:
             probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # ignore TIME_WAIT
             probe.bind((host, port))
     except OSError as exc:
-        raise ModelserveError(f"cannot listen on {shown}: {exc.strerror or exc}") from None
+        raise ModelserveError(
+            f"cannot listen on {address(host, port)}: {exc.strerror or exc}"
+        ) from None
 
 
 def _when_ready(server) -> None:
@@ -109,6 +110,10 @@ def _worker_ready(worker) -> None:
         worker.log.info("serving on http://%s/", _address(listener))
 
 
-def _address(listener) -> str:
-    host, port = listener.sock.getsockname()[:2]
+def address(host: str, port: int) -> str:
+    """``host:port`` as gunicorn binds it and a URL shows it (IPv6 in brackets)."""
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+def _address(listener) -> str:
+    return address(*listener.sock.getsockname()[:2])

@@ -10,18 +10,10 @@ import requests
 from modelserve.datasets import read_csv
 from tests.support.metrics import samples
 from tests.support.processes import Server
-from tests.web.conftest import (  # noqa: F401 - shared fixtures
-    base_env,
-    celery_env,
-    celery_server,
-    celery_worker,
-    server,
-    web_store,
-)
 
 
 @pytest.fixture(scope="module")
-def batching_server(base_env):  # noqa: F811 - the fixture above, by name
+def batching_server(base_env):
     process = Server({**base_env, "MODELSERVE_BATCHING": "on"})
     yield process
     process.stop()
@@ -35,7 +27,7 @@ def predict(url: str, rows) -> requests.Response:
 def test_concurrent_requests_share_calls_and_each_gets_its_own_answer(
     request,
     batched,
-    server,  # noqa: F811 - the fixture above, by name
+    server,
     pima_csv,
 ):
     url = request.getfixturevalue(batched).url
