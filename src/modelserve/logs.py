@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sys
 import threading
 import time
+
+import orjson
 
 # Attributes every LogRecord has; anything else was passed as ``extra`` and is logged.
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
@@ -39,7 +40,12 @@ class JsonFormatter(logging.Formatter):
                 document[key] = value
         if record.exc_info:
             document["exception"] = self.formatException(record.exc_info)
-        return json.dumps(document, default=str)
+        return _encode(document)
+
+
+def _encode(document: dict) -> str:
+    # orjson: a tenth of the json module's time, which counts on a line per request.
+    return orjson.dumps(document, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
 class AccessLog:
@@ -53,7 +59,6 @@ class AccessLog:
         self.stream = None
         self._lock = threading.Lock()
         self._logger = logging.getLogger("modelserve.access")
-        self._encode = json.JSONEncoder(default=str).encode
 
     def write(self, fields: dict) -> None:
         if self.stream is None:
@@ -69,7 +74,7 @@ class AccessLog:
         for key, value in fields.items():
             if value is not None:
                 document[key] = value
-        line = self._encode(document) + "\n"
+        line = _encode(document) + "\n"
         with self._lock:
             self.stream.write(line)
             self.stream.flush()

@@ -113,7 +113,7 @@ class Worker(Process):
 
     def __init__(self, env: dict[str, str], concurrency: int = 1):
         super().__init__(["worker", "--concurrency", str(concurrency)], env)
-        self.log.wait_for(r'"message": "worker ready"')
+        self.log.wait_for(r'"message":"worker ready"')
 
     def child_pids(self) -> list[int]:
         children = Path(f"/proc/{self.pid}/task/{self.pid}/children").read_text().split()

@@ -37,7 +37,7 @@ def test_metrics_count_requests_rows_and_version_across_workers(server):
         assert set(pool.map(send, ids)) == {200}
     assert requests.post(f"{server.url}/v1/models/diabetes:predict", json={}).status_code == 400
     after = samples(server.url)
-    pids = {json.loads(server.log.wait_for(f'"request_id": "{i}"')[0])["pid"] for i in ids}
+    pids = {json.loads(server.log.wait_for(f'"request_id":"{i}"')[0])["pid"] for i in ids}
     assert len(pids) == 2
 
     route = "/v1/models/<model_name:name>:predict"
@@ -64,14 +64,14 @@ def test_request_ids_and_one_structured_log_line_per_request(server, http):
         headers={"X-Request-ID": "log-me-1"},
     )
     assert response.headers["X-Model-Version"] == "1"
-    (line,) = server.log.wait_for(r'"request_id": "log-me-1"')
+    (line,) = server.log.wait_for(r'"request_id":"log-me-1"')
     record = json.loads(line)
     assert record["status"] == 200 and record["method"] == "POST"
     assert record["model"] == "diabetes" and record["version"] == 1 and record["rows"] == 1
     assert record["duration_ms"] > 0
     errors = http.get(f"{server.url}/nowhere", headers={"X-Request-ID": "log-me-2"})
     assert errors.status_code == 404 and errors.headers["X-Request-ID"] == "log-me-2"
-    server.log.wait_for(r'"request_id": "log-me-2".*"status": 404')
+    server.log.wait_for(r'"request_id":"log-me-2".*"status":404')
 
 
 @pytest.fixture(scope="module")

@@ -16,6 +16,7 @@ from modelserve.web.errors import error_response
 
 JSON_TYPES = ("application/json", "application/x-www-form-urlencoded", "text/plain")
 BINARY_TYPE = "application/octet-stream"
+API_BLUEPRINTS = ("api_v1", "api_v2")
 
 
 class ModelNameConverter(BaseConverter):
@@ -25,10 +26,10 @@ class ModelNameConverter(BaseConverter):
 
 
 def require_token():
-    """``before_request`` of the API blueprints: 401 without the configured bearer token."""
-    token = services().settings.api_token
-    if token is None or request.path.startswith("/v2/health/"):
+    """``before_request`` when a token is configured: the JSON APIs answer 401 without it."""
+    if request.blueprint not in API_BLUEPRINTS or request.path.startswith("/v2/health/"):
         return None
+    token = services().settings.api_token
     scheme, _, given = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() == "bearer" and hmac.compare_digest(
         given.strip().encode(), token.get_secret_value().encode()

@@ -5,12 +5,11 @@ from __future__ import annotations
 from flask import Blueprint, jsonify
 
 from modelserve.protocol import v1
-from modelserve.web.api import request_body, require_token
+from modelserve.web.api import request_body
 from modelserve.web.app import services
 from modelserve.web.observability import note_model, record_prediction
 
 blueprint = Blueprint("api_v1", __name__)
-blueprint.before_request(require_token)
 
 
 @blueprint.get("/v1/models/<model_name:name>")

@@ -12,6 +12,7 @@ from modelserve.bundles import ModelStore
 from modelserve.execution import Executor, create_executor
 from modelserve.runtime import ModelCache
 from modelserve.settings import Settings, get_settings
+from modelserve.web.json_provider import OrjsonProvider
 from modelserve.web.metrics import Metrics
 from modelserve.web.sessions import PagesOnlySessionInterface
 
@@ -44,22 +45,28 @@ def create_app(settings: Settings | None = None, executor: Executor | None = Non
         SECRET_KEY=secret or secrets.token_hex(32),
         MAX_CONTENT_LENGTH=settings.max_body_bytes,
         WTF_CSRF_TIME_LIMIT=None,
+        # Only the pages take forms and cookies: they check CSRF tokens (pages.py). The JSON
+        # APIs carry nothing a forged cross-site request could abuse and skip the check.
+        WTF_CSRF_CHECK_DEFAULT=False,
     )
-    app.json.sort_keys = False  # keep the protocols' field order
+    app.json = OrjsonProvider(app)
     app.session_interface = PagesOnlySessionInterface()
-    app.extensions["modelserve"] = Services(settings, store, cache, executor, Metrics())
+    metrics = Metrics()
+    app.extensions["modelserve"] = Services(settings, store, cache, executor, metrics)
 
-    from modelserve.web import api_v1, api_v2, errors, observability, ops, pages
-    from modelserve.web.api import ModelNameConverter
+    from modelserve.web import api_v1, api_v2, errors, ops, pages
+    from modelserve.web.api import ModelNameConverter, require_token
+    from modelserve.web.observability import RequestObserver
 
+    # Outermost, so even a refused request gets its id and log line.
+    app.wsgi_app = RequestObserver(app.wsgi_app, metrics)
     app.url_map.converters["model_name"] = ModelNameConverter
-    observability.init_app(app)  # first, so even a refused request gets its id and log line
-    csrf = CSRFProtect(app)
+    CSRFProtect(app)
     errors.init_app(app)
-    blueprints = [api_v1.blueprint, api_v2.blueprint, ops.blueprint]
-    for blueprint in blueprints + ([pages.blueprint] if settings.pages else []):
+    if settings.api_token is not None:
+        app.before_request(require_token)
+    for blueprint in [api_v1.blueprint, api_v2.blueprint, ops.blueprint]:
         app.register_blueprint(blueprint)
-    # The JSON APIs take no cookies, so forged cross-site requests carry nothing to abuse.
-    for blueprint in blueprints:
-        csrf.exempt(blueprint)
+    if settings.pages:
+        app.register_blueprint(pages.blueprint)
     return app

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response, current_app, g, jsonify, render_template, request
+from flask import Flask, Response, current_app, jsonify, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from modelserve import errors
+from modelserve.web.observability import request_id
 
 log = logging.getLogger(__name__)
 
@@ -65,7 +66,7 @@ def wants_json() -> bool:
 def _modelserve_error(error: errors.ModelserveError) -> Response:
     status = status_of(error)
     if status >= 500:
-        log.warning("request %s failed: %s", g.get("request_id"), error)
+        log.warning("request %s failed: %s", request_id(), error)
     return error_response(status, str(error), getattr(error, "field", None))
 
 
@@ -101,5 +102,5 @@ def _drain_body(most: int = 64 * 1024 * 1024) -> None:
 
 
 def _unexpected(error: Exception) -> Response:
-    log.exception("request %s failed unexpectedly", g.get("request_id"))
+    log.exception("request %s failed unexpectedly", request_id())
     return error_response(500, "internal error; the server log has the details")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from flask import Blueprint, render_template
+from flask import Blueprint, current_app, render_template
 
 from modelserve.datasets import Dataset, parse_row, read_csv, read_csv_bytes
 from modelserve.errors import InvalidInput, ModelserveError, PayloadTooLarge
@@ -15,6 +15,12 @@ from modelserve.web.forms import DATASET, ROW, UPLOAD, AccuracyForm, PredictionF
 from modelserve.web.observability import note_model, record_prediction
 
 blueprint = Blueprint("pages", __name__)
+
+
+@blueprint.before_request
+def _check_csrf_token():
+    """Every form post carries the token its page was rendered with (CSRFProtect)."""
+    current_app.extensions["csrf"].protect()
 
 
 @dataclass(frozen=True)
