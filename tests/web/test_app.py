@@ -29,3 +29,31 @@ def test_models_page_reports_unreadable_parts_in_place(client, demo_store):
 def test_responses_keep_the_protocol_field_order(client):
     body = client.get("/v1/models/diabetes/metadata").get_data(as_text=True)
     assert body.index('"model_spec"') < body.index('"metadata"')
+
+
+def test_json_answers_write_what_flasks_own_provider_writes(client):
+    import datetime
+    import decimal
+
+    import numpy as np
+
+    json = client.application.json
+    document = {"at": datetime.date(2026, 1, 2), "price": decimal.Decimal("1.5"), 1: np.int64(3)}
+    assert json.loads(json.dumps(document)) == {
+        "at": "Fri, 02 Jan 2026 00:00:00 GMT",
+        "price": "1.5",
+        "1": 3,
+    }
+    with pytest.raises(TypeError):
+        json.dumps({"unknown": object()})
+
+
+def test_a_log_line_is_written_even_with_what_orjson_refuses():
+    import json
+    import logging
+
+    from modelserve.logs import JsonFormatter
+
+    record = logging.makeLogRecord({"msg": "odd \udc80 path", "big": 2**70})
+    line = json.loads(JsonFormatter().format(record))
+    assert line["big"] == 2**70 and line["message"] == "odd \udc80 path"

@@ -2,11 +2,30 @@
 
 from __future__ import annotations
 
+import decimal
+from datetime import date
 from typing import Any
 
+import numpy as np
 import orjson
 from flask import Response
 from flask.json.provider import JSONProvider
+from werkzeug.http import http_date
+
+_OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_PASSTHROUGH_DATETIME
+
+
+def _default(value: Any) -> Any:
+    """What Flask's own provider writes for types JSON lacks, and NumPy scalars."""
+    if isinstance(value, date):
+        return http_date(value)
+    if isinstance(value, decimal.Decimal):
+        return str(value)
+    if isinstance(value, np.generic):
+        return value.item()
+    if hasattr(value, "__html__"):
+        return str(value.__html__())
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
 class OrjsonProvider(JSONProvider):
@@ -14,7 +33,7 @@ class OrjsonProvider(JSONProvider):
     Flask's own provider writes them."""
 
     def dumps(self, obj: Any, **kwargs: Any) -> str:
-        return orjson.dumps(obj, option=orjson.OPT_NON_STR_KEYS).decode()
+        return orjson.dumps(obj, default=_default, option=_OPTIONS).decode()
 
     def loads(self, s: str | bytes, **kwargs: Any) -> Any:
         return orjson.loads(s)
@@ -22,6 +41,7 @@ class OrjsonProvider(JSONProvider):
     def response(self, *args: Any, **kwargs: Any) -> Response:
         body = orjson.dumps(
             self._prepare_response_obj(args, kwargs),
-            option=orjson.OPT_NON_STR_KEYS | orjson.OPT_APPEND_NEWLINE,
+            default=_default,
+            option=_OPTIONS | orjson.OPT_APPEND_NEWLINE,
         )
         return self._app.response_class(body, mimetype="application/json")

@@ -9,6 +9,7 @@ environ (:func:`record_prediction`, :func:`note_model`).
 from __future__ import annotations
 
 import itertools
+import logging
 import os
 import re
 import threading
@@ -29,6 +30,7 @@ _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 # Keys of the WSGI environ, in the namespace PEP 3333 leaves to applications.
 _REQUEST_ID = "modelserve.request_id"
 _SERVED = "modelserve.served"
+log = logging.getLogger(__name__)
 
 
 class _Served(NamedTuple):
@@ -104,7 +106,10 @@ class RequestObserver:
         try:
             return self.wsgi_app(environ, start_observed)
         finally:
-            self._record(environ, flask_request, rid, status, time.perf_counter() - started)
+            try:
+                self._record(environ, flask_request, rid, status, time.perf_counter() - started)
+            except Exception:  # noqa: BLE001 - a failed log line must not fail the answer
+                log.exception("request %s: could not record it", rid)
 
     def _record(self, environ: dict, flask_request, rid: str, status: int, elapsed: float):
         rule = getattr(flask_request, "url_rule", None)
