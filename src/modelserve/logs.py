@@ -29,19 +29,26 @@ def _timestamp(created: float) -> str:
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        document = {
-            "time": _timestamp(record.created),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "pid": record.process,
-            "message": record.getMessage(),
-        }
-        for key, value in record.__dict__.items():
-            if value is not None and key not in _STANDARD:
-                document[key] = value
+        extra = {k: v for k, v in record.__dict__.items() if k not in _STANDARD}
         if record.exc_info:
-            document["exception"] = self.formatException(record.exc_info)
-        return _encode(document)
+            extra["exception"] = self.formatException(record.exc_info)
+        message = record.getMessage()
+        return _line(record.created, record.levelname, record.name, record.process, message, extra)
+
+
+def _line(created: float, level: str, logger: str, pid, message: str, fields: dict) -> str:
+    """One log line: the fields every line has, then the others that are set."""
+    document = {
+        "time": _timestamp(created),
+        "level": level.lower(),
+        "logger": logger,
+        "pid": pid,
+        "message": message,
+    }
+    for key, value in fields.items():
+        if value is not None:
+            document[key] = value
+    return _encode(document)
 
 
 def _encode(document: dict) -> str:
@@ -68,17 +75,8 @@ class AccessLog:
         if self.stream is None:
             self._logger.info("request", extra=fields)
             return
-        document = {
-            "time": _timestamp(time.time()),
-            "level": "info",
-            "logger": "modelserve.access",
-            "pid": os.getpid(),
-            "message": "request",
-        }
-        for key, value in fields.items():
-            if value is not None:
-                document[key] = value
-        line = _encode(document) + "\n"
+        line = _line(time.time(), "info", "modelserve.access", os.getpid(), "request", fields)
+        line += "\n"
         with self._lock:
             self.stream.write(line)
             self.stream.flush()

@@ -1,12 +1,13 @@
 """The ``rpc://`` result backend, declaring the reply queue without a round trip per task.
 
 Celery's RPC backend declares the caller's reply queue before every send: the queue is
-auto-deleted each time the caller stops consuming it (after every result), and the worker's
-reply must find it. It waits for RabbitMQ to confirm each declaration, a synchronous round
-trip per task, and retries forever while the broker is down, so a web request would hang
-instead of answering 503. This subclass sends the declaration without waiting: RabbitMQ
-handles a channel's frames in order, so the queue exists before the task is even routed. It
-retries as the publish does (``task_publish_retry_policy``) and then fails.
+auto-deleted once nobody consumes it (the caller's result consumer runs on a connection of
+its own, which may drop and come back), and the worker's reply must find it. It waits for
+RabbitMQ to confirm each declaration, a synchronous round trip per task, and retries forever
+while the broker is down, so a web request would hang instead of answering 503. This
+subclass sends the declaration without waiting: RabbitMQ handles a channel's frames in
+order, so the queue exists before the task is even routed. It retries as the publish does
+(``task_publish_retry_policy``) and then fails.
 """
 
 from __future__ import annotations
