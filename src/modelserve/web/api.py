@@ -1,18 +1,22 @@
-"""What both JSON APIs share: the bearer-token guard, body and Content-Type checks, and the
-URL converter for model names."""
+"""What both JSON APIs share: the bearer-token guard, body and Content-Type checks, the
+answer of a prediction, and the URL converter for model names."""
 
 from __future__ import annotations
 
 import hmac
 import zlib
+from dataclasses import dataclass
 
-from flask import request
+from flask import Response, request
+from pydantic import SecretStr
 from werkzeug.routing import BaseConverter
 
 from modelserve.bundles.store import MODEL_NAME
 from modelserve.errors import InvalidInput, PayloadTooLarge, UnsupportedMediaType
+from modelserve.execution import Prediction
 from modelserve.web.app import services
 from modelserve.web.errors import error_response
+from modelserve.web.observability import record_prediction
 
 JSON_TYPES = ("application/json", "application/x-www-form-urlencoded", "text/plain")
 BINARY_TYPE = "application/octet-stream"
@@ -25,15 +29,35 @@ class ModelNameConverter(BaseConverter):
     regex = MODEL_NAME.pattern
 
 
+@dataclass(frozen=True)
+class Answer:
+    """A prediction's HTTP answer, made without Flask: the views and the prediction lane
+    (``web.prediction_lane``) send the same bytes."""
+
+    body: bytes
+    content_type: str
+    prediction: Prediction
+    rows: int
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+def respond(answer: Answer) -> Response:
+    record_prediction(answer.prediction, answer.rows)
+    return Response(answer.body, headers=answer.headers, mimetype=answer.content_type)
+
+
+def token_matches(authorization: str, token: SecretStr) -> bool:
+    scheme, _, given = authorization.partition(" ")
+    return scheme.lower() == "bearer" and hmac.compare_digest(
+        given.strip().encode(), token.get_secret_value().encode()
+    )
+
+
 def require_token():
     """``before_request`` when a token is configured: the JSON APIs answer 401 without it."""
     if request.blueprint not in API_BLUEPRINTS or request.path.startswith("/v2/health/"):
         return None
-    token = services().settings.api_token
-    scheme, _, given = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() == "bearer" and hmac.compare_digest(
-        given.strip().encode(), token.get_secret_value().encode()
-    ):
+    if token_matches(request.headers.get("Authorization", ""), services().settings.api_token):
         return None
     response = error_response(401, "missing or wrong bearer token", "Authorization")
     response.headers["WWW-Authenticate"] = 'Bearer realm="modelserve"'
@@ -47,8 +71,7 @@ def request_body(*, binary: bool = False) -> bytes:
     TensorFlow Serving documentation's examples do), so those clients work unchanged.
     """
     mimetype = request.mimetype
-    allowed = (*JSON_TYPES, BINARY_TYPE) if binary else JSON_TYPES
-    if mimetype and mimetype not in allowed and not mimetype.endswith("+json"):
+    if not accepted_type(mimetype, binary=binary):
         raise UnsupportedMediaType(
             f"Content-Type {mimetype!r} is not accepted; send application/json"
             + (
@@ -58,6 +81,13 @@ def request_body(*, binary: bool = False) -> bytes:
             )
         )
     return _decoded(request.get_data(cache=False))
+
+
+def accepted_type(mimetype: str, *, binary: bool) -> bool:
+    """Whether a body of this type (lower case, no parameters; empty: none given) is read."""
+    if not mimetype or mimetype in JSON_TYPES or mimetype.endswith("+json"):
+        return True
+    return binary and mimetype == BINARY_TYPE
 
 
 def _decoded(body: bytes) -> bytes:

@@ -5,9 +5,10 @@ from __future__ import annotations
 from flask import Blueprint, jsonify
 
 from modelserve.protocol import v1
-from modelserve.web.api import request_body
-from modelserve.web.app import services
-from modelserve.web.observability import note_model, record_prediction
+from modelserve.web.api import Answer, request_body, respond
+from modelserve.web.app import Services, services
+from modelserve.web.json_provider import json_body
+from modelserve.web.observability import note_model
 
 blueprint = Blueprint("api_v1", __name__)
 
@@ -31,11 +32,13 @@ def metadata(name: str, version: int | None = None):
 @blueprint.post("/v1/models/<model_name:name>:predict")
 @blueprint.post("/v1/models/<model_name:name>/versions/<int:version>:predict")
 def predict(name: str, version: int | None = None):
-    svc = services()
-    body = request_body()
+    return respond(predict_answer(services(), name, version, request_body()))
+
+
+def predict_answer(svc: Services, name: str, version: int | None, body: bytes) -> Answer:
     model = svc.cache.get(name, version)
     batch, fmt = v1.decode_predict(body, model.metadata, svc.settings.max_batch_rows)
     # The version that passed validation is the one that runs, whatever switches meanwhile.
     prediction = svc.executor.predict(name, model.version, batch)
-    record_prediction(prediction, len(batch))
-    return jsonify(v1.encode_predict(prediction.probabilities, fmt))
+    document = v1.encode_predict(prediction.probabilities, fmt)
+    return Answer(json_body(document), "application/json", prediction, len(batch))

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify, request
+from flask import Blueprint, jsonify, request
 
 from modelserve.protocol import v2
-from modelserve.web.api import BINARY_TYPE, request_body
-from modelserve.web.app import services
-from modelserve.web.observability import note_model, record_prediction
+from modelserve.web.api import BINARY_TYPE, Answer, request_body, respond
+from modelserve.web.app import Services, services
+from modelserve.web.observability import note_model
 
 blueprint = Blueprint("api_v2", __name__)
 
@@ -53,20 +53,24 @@ def _readiness(model: str, body: dict):
 @blueprint.post("/v2/models/<model_name:name>/infer")
 @blueprint.post("/v2/models/<model_name:name>/versions/<int:version>/infer")
 def infer(name: str, version: int | None = None):
-    svc = services()
     body = request_body(binary=True)
-    model = svc.cache.get(name, version)
-    decoded = v2.decode_infer(
-        body, request.headers.get(v2.BINARY_HEADER), model.metadata, svc.settings.max_batch_rows
+    return respond(
+        infer_answer(services(), name, version, body, request.headers.get(v2.BINARY_HEADER))
     )
+
+
+def infer_answer(
+    svc: Services, name: str, version: int | None, body: bytes, header_length: str | None
+) -> Answer:
+    model = svc.cache.get(name, version)
+    decoded = v2.decode_infer(body, header_length, model.metadata, svc.settings.max_batch_rows)
     # The version that passed validation is the one that runs, whatever switches meanwhile.
     prediction = svc.executor.predict(name, model.version, decoded.batch)
-    record_prediction(prediction, len(decoded.batch))
-    payload, header_length = v2.encode_infer(
+    payload, json_length = v2.encode_infer(
         decoded, prediction.probabilities, model.metadata, prediction.version
     )
-    if header_length is None:
-        return Response(payload, mimetype="application/json")
-    response = Response(payload, mimetype=BINARY_TYPE)
-    response.headers[v2.BINARY_HEADER] = str(header_length)
-    return response
+    rows = len(decoded.batch)
+    if json_length is None:
+        return Answer(payload, "application/json", prediction, rows)
+    headers = ((v2.BINARY_HEADER, str(json_length)),)
+    return Answer(payload, BINARY_TYPE, prediction, rows, headers)

@@ -57,9 +57,8 @@ def create_app(settings: Settings | None = None, executor: Executor | None = Non
     from modelserve.web import api_v1, api_v2, errors, ops, pages
     from modelserve.web.api import ModelNameConverter, require_token
     from modelserve.web.observability import RequestObserver
+    from modelserve.web.prediction_lane import PredictionLane
 
-    # Outermost, so even a refused request gets its id and log line.
-    app.wsgi_app = RequestObserver(app.wsgi_app, metrics)
     app.url_map.converters["model_name"] = ModelNameConverter
     CSRFProtect(app)
     errors.init_app(app)
@@ -69,4 +68,7 @@ def create_app(settings: Settings | None = None, executor: Executor | None = Non
         app.register_blueprint(blueprint)
     if settings.pages:
         app.register_blueprint(pages.blueprint)
+    # The observer outermost, so even a refused request gets its id and log line.
+    lane = PredictionLane(app.wsgi_app, app.url_map, app.extensions["modelserve"])
+    app.wsgi_app = RequestObserver(lane, metrics)
     return app

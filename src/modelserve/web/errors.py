@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, Response, current_app, jsonify, render_template, request
+from flask import Flask, Response, current_app, render_template, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
 from modelserve import errors
+from modelserve.web.json_provider import json_body
 from modelserve.web.observability import request_id
 
 log = logging.getLogger(__name__)
@@ -42,16 +43,32 @@ def status_of(error: errors.ModelserveError) -> int:
     return 500
 
 
+def describe(error: Exception, rid: str | None) -> tuple[int, str, str | None]:
+    """The status, message and field an error is answered with; logs what needs a look."""
+    if isinstance(error, errors.ModelserveError):
+        status = status_of(error)
+        if status >= 500:
+            log.warning("request %s failed: %s", rid, error)
+        return status, str(error), getattr(error, "field", None)
+    log.error("request %s failed unexpectedly", rid, exc_info=error)
+    return 500, "internal error; the server log has the details", None
+
+
+def json_error(status: int, message: str, field: str | None = None) -> tuple[bytes, dict]:
+    """An API error's body and its headers beyond Content-Type."""
+    document = {"error": message}
+    if field:
+        document["field"] = field
+    return json_body(document), {"Retry-After": str(RETRY_AFTER_SECONDS)} if status == 503 else {}
+
+
 def error_response(status: int, message: str, field: str | None = None) -> Response:
     if wants_json():
-        body = {"error": message}
-        if field:
-            body["field"] = field
-        response = jsonify(body)
-    else:
-        response = Response(
-            render_template("error.html", status=status, message=message), mimetype="text/html"
-        )
+        body, headers = json_error(status, message, field)
+        return Response(body, status, headers, mimetype="application/json")
+    response = Response(
+        render_template("error.html", status=status, message=message), mimetype="text/html"
+    )
     response.status_code = status
     if status == 503:
         response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
@@ -64,10 +81,7 @@ def wants_json() -> bool:
 
 
 def _modelserve_error(error: errors.ModelserveError) -> Response:
-    status = status_of(error)
-    if status >= 500:
-        log.warning("request %s failed: %s", request_id(), error)
-    return error_response(status, str(error), getattr(error, "field", None))
+    return error_response(*describe(error, request_id()))
 
 
 def _csrf_error(error: CSRFError) -> Response:
@@ -102,5 +116,4 @@ def _drain_body(most: int = 64 * 1024 * 1024) -> None:
 
 
 def _unexpected(error: Exception) -> Response:
-    log.exception("request %s failed unexpectedly", request_id())
-    return error_response(500, "internal error; the server log has the details")
+    return error_response(*describe(error, request_id()))

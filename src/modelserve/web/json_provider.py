@@ -28,6 +28,11 @@ def _default(value: Any) -> Any:
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
+def json_body(document: Any) -> bytes:
+    """A JSON answer's body, as every route writes it (Flask's views and the prediction lane)."""
+    return orjson.dumps(document, default=_default, option=_OPTIONS | orjson.OPT_APPEND_NEWLINE)
+
+
 class OrjsonProvider(JSONProvider):
     """Keys keep their order (the protocols' field order); responses end with a newline, as
     Flask's own provider writes them."""
@@ -39,9 +44,5 @@ class OrjsonProvider(JSONProvider):
         return orjson.loads(s)
 
     def response(self, *args: Any, **kwargs: Any) -> Response:
-        body = orjson.dumps(
-            self._prepare_response_obj(args, kwargs),
-            default=_default,
-            option=_OPTIONS | orjson.OPT_APPEND_NEWLINE,
-        )
+        body = json_body(self._prepare_response_obj(args, kwargs))
         return self._app.response_class(body, mimetype="application/json")

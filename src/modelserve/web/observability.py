@@ -3,7 +3,8 @@
 A WSGI middleware around the Flask application rather than request hooks: it times the whole
 request, Flask's own work included, and costs a fraction of what hooks and context-local
 lookups cost on every prediction. Handlers tell it which model answered through the WSGI
-environ (:func:`record_prediction`, :func:`note_model`).
+environ (:func:`record_prediction`, :func:`note_model`); the prediction lane, which answers
+outside Flask, also tells it the route (:func:`served_outside_flask`).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 # Keys of the WSGI environ, in the namespace PEP 3333 leaves to applications.
 _REQUEST_ID = "modelserve.request_id"
 _SERVED = "modelserve.served"
+_ROUTE = "modelserve.route"
 log = logging.getLogger(__name__)
 
 
@@ -45,6 +47,13 @@ def record_prediction(prediction: Prediction, rows: int) -> None:
     request.environ[_SERVED] = _Served(prediction.model, prediction.version, rows, prediction)
 
 
+def served_outside_flask(environ: dict, route: str, prediction: Prediction | None, rows: int):
+    """A request answered without Flask: its route (as Flask names it) and its prediction."""
+    environ[_ROUTE] = route
+    if prediction is not None:
+        environ[_SERVED] = _Served(prediction.model, prediction.version, rows, prediction)
+
+
 def note_model(name: str, version: int) -> None:
     """For responses about a model without a prediction (metadata, status pages)."""
     request.environ[_SERVED] = _Served(name, version)
@@ -52,7 +61,11 @@ def note_model(name: str, version: int) -> None:
 
 def request_id() -> str | None:
     """The id of the request being handled, as its response and log line carry it."""
-    return request.environ.get(_REQUEST_ID)
+    return request_id_of(request.environ)
+
+
+def request_id_of(environ: dict) -> str | None:
+    return environ.get(_REQUEST_ID)
 
 
 class _RequestIds:
@@ -112,8 +125,10 @@ class RequestObserver:
                 log.exception("request %s: could not record it", rid)
 
     def _record(self, environ: dict, flask_request, rid: str, status: int, elapsed: float):
-        rule = getattr(flask_request, "url_rule", None)
-        route = rule.rule if rule is not None else "unmatched"
+        route = environ.get(_ROUTE)
+        if route is None:
+            rule = getattr(flask_request, "url_rule", None)
+            route = rule.rule if rule is not None else "unmatched"
         method = environ["REQUEST_METHOD"]
         model, version, rows, prediction = environ.get(_SERVED) or (None, None, None, None)
         self.metrics.observe_request(route, method, status, elapsed)
