@@ -120,9 +120,15 @@ def write_report(report: dict, png: Path, markdown: Path) -> None:
     for name, entry in report["stacks"].items():
         for c in concurrency:
             load = entry["load"][c]
+            # No answer within the run: wrk reports latencies of 0, which would read as fast.
+            p50, p99 = (
+                (f"{load['p50_ms']:.2f}", f"{load['p99_ms']:.2f}")
+                if load["requests"]
+                else ("none answered", "none answered")
+            )
             lines.append(
-                f"| {name} | {c} | {load['requests_per_second']:g} | {load['p50_ms']:.2f} | "
-                f"{load['p99_ms']:.2f} | {load['errors']} | {entry['rss']['total_mb']:g} | "
+                f"| {name} | {c} | {load['requests_per_second']:g} | {p50} | {p99} | "
+                f"{load['errors']} | {entry['rss']['total_mb']:g} | "
                 f"{entry['rss']['largest_process_mb']:g} | {entry['cold_start_s']:g} |"
             )
     lines += ["", "## Targets", "", "| target | measured | held |", "|---|---|---|"]
