@@ -52,7 +52,7 @@ def targets(report: dict) -> list[tuple[str, str, bool | None]]:
         2.0,
     )
     on, off = report["stacks"].get(CELERY), report["stacks"].get(CELERY_OFF)
-    if on and off:
+    if on and off and on["load"]["64"]["requests"] and off["load"]["64"]["requests"]:
         a, b = on["load"]["64"]["p99_ms"], off["load"]["64"]["p99_ms"]
         rows.append(("Celery c=64 batching p99 no worse", f"{a:g} ms vs {b:g} ms", a <= b))
     for name, entry in report["stacks"].items():

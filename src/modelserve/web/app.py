@@ -69,6 +69,5 @@ def create_app(settings: Settings | None = None, executor: Executor | None = Non
     if settings.pages:
         app.register_blueprint(pages.blueprint)
     # The observer outermost, so even a refused request gets its id and log line.
-    lane = PredictionLane(app.wsgi_app, app.url_map, app.extensions["modelserve"])
-    app.wsgi_app = RequestObserver(lane, metrics)
+    app.wsgi_app = RequestObserver(PredictionLane(app), metrics)
     return app

@@ -59,7 +59,8 @@ def json_error(status: int, message: str, field: str | None = None) -> tuple[byt
     document = {"error": message}
     if field:
         document["field"] = field
-    return json_body(document), {"Retry-After": str(RETRY_AFTER_SECONDS)} if status == 503 else {}
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if status == 503 else {}
+    return json_body(document), headers
 
 
 def error_response(status: int, message: str, field: str | None = None) -> Response:

@@ -47,7 +47,9 @@ def record_prediction(prediction: Prediction, rows: int) -> None:
     request.environ[_SERVED] = _Served(prediction.model, prediction.version, rows, prediction)
 
 
-def served_outside_flask(environ: dict, route: str, prediction: Prediction | None, rows: int):
+def served_outside_flask(
+    environ: dict, route: str, prediction: Prediction | None = None, rows: int = 0
+) -> None:
     """A request answered without Flask: its route (as Flask names it) and its prediction."""
     environ[_ROUTE] = route
     if prediction is not None:

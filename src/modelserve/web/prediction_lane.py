@@ -6,8 +6,8 @@ one-row prediction itself costs (``bench/PROFILE.md``). This WSGI middleware ans
 ``api_v2.infer_answer``) and the same error documents, so a client cannot tell the two apart.
 
 Whatever is out of the ordinary goes to Flask unread, which answers it as it answers every
-route: a bearer token that does not match, a compressed, chunked or oversized body, a
-Content-Type the route does not read.
+route: a bearer token that does not match, a compressed, chunked or oversized body (or one
+without a Content-Length), a Content-Type the route does not read.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from flask import Flask
 from werkzeug.http import HTTP_STATUS_CODES
 
 from modelserve.bundles.store import MODEL_NAME
@@ -54,16 +55,20 @@ _ANSWERS = {"api_v1.predict": (_v1_predict, False), "api_v2.infer": (_v2_infer, 
 
 
 class PredictionLane:
-    """WSGI middleware in front of the Flask application ``flask_wsgi`` (its ``wsgi_app``)."""
+    """WSGI middleware in front of a Flask application's own ``wsgi_app``.
 
-    def __init__(self, flask_wsgi, url_map, svc: Services):
-        self.flask_wsgi = flask_wsgi
-        self.services = svc
+    Made once the application's blueprints are registered: it reads their routes.
+    """
+
+    def __init__(self, app: Flask):
+        self.flask_wsgi = app.wsgi_app
+        self.config = app.config  # MAX_CONTENT_LENGTH: the body limit Flask applies
+        self.services: Services = app.extensions["modelserve"]
         # Built from Flask's own rules, so the two can never disagree on what a route is.
         self.routes = [
             _Route(rule.rule, _pattern(rule.rule), binary, answer)
             for endpoint, (answer, binary) in _ANSWERS.items()
-            for rule in url_map.iter_rules(endpoint)
+            for rule in app.url_map.iter_rules(endpoint)
         ]
 
     def __call__(self, environ: dict, start_response):
@@ -78,23 +83,22 @@ class PredictionLane:
         return self.flask_wsgi(environ, start_response)
 
     def _ordinary(self, environ: dict, route: _Route) -> bool:
-        settings = self.services.settings
-        if settings.api_token is not None and not token_matches(
-            environ.get("HTTP_AUTHORIZATION", ""), settings.api_token
-        ):
+        token = self.services.settings.api_token
+        if token is not None and not token_matches(environ.get("HTTP_AUTHORIZATION", ""), token):
             return False
-        if environ.get("HTTP_CONTENT_ENCODING"):
+        if environ.get("HTTP_CONTENT_ENCODING") or environ.get("HTTP_TRANSFER_ENCODING"):
             return False
         mimetype = environ.get("CONTENT_TYPE", "").partition(";")[0].strip().lower()
         if not accepted_type(mimetype, binary=route.binary):
             return False
         length = environ.get("CONTENT_LENGTH", "")
-        return length.isdigit() and int(length) <= settings.max_body_bytes
+        limit = self.config["MAX_CONTENT_LENGTH"]
+        return length.isascii() and length.isdigit() and (limit is None or int(length) <= limit)
 
     def _answer(self, environ: dict, start_response, route: _Route, matched: re.Match):
-        body = environ["wsgi.input"].read(int(environ["CONTENT_LENGTH"]))
-        version = matched["version"] if "version" in route.pattern.groupindex else None
+        version = matched.groupdict().get("version")
         try:
+            body = environ["wsgi.input"].read(int(environ["CONTENT_LENGTH"]))
             answer = route.answer(
                 self.services,
                 matched["name"],
@@ -103,7 +107,7 @@ class PredictionLane:
                 environ,
             )
         except Exception as exc:  # noqa: BLE001 - answered as Flask's error handlers answer
-            served_outside_flask(environ, route.rule, None, 0)
+            served_outside_flask(environ, route.rule)
             status, message, field = describe(exc, request_id_of(environ))
             payload, extra = json_error(status, message, field)
             headers = [("Content-Type", "application/json"), *extra.items()]
