@@ -59,21 +59,19 @@ def json_error(status: int, message: str, field: str | None = None) -> tuple[byt
     document = {"error": message}
     if field:
         document["field"] = field
-    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)} if status == 503 else {}
-    return json_body(document), headers
+    return json_body(document), _error_headers(status)
 
 
 def error_response(status: int, message: str, field: str | None = None) -> Response:
     if wants_json():
         body, headers = json_error(status, message, field)
         return Response(body, status, headers, mimetype="application/json")
-    response = Response(
-        render_template("error.html", status=status, message=message), mimetype="text/html"
-    )
-    response.status_code = status
-    if status == 503:
-        response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
-    return response
+    page = render_template("error.html", status=status, message=message)
+    return Response(page, status, _error_headers(status), mimetype="text/html")
+
+
+def _error_headers(status: int) -> dict[str, str]:
+    return {"Retry-After": str(RETRY_AFTER_SECONDS)} if status == 503 else {}
 
 
 def wants_json() -> bool:

@@ -44,7 +44,7 @@ class _Served(NamedTuple):
 
 def record_prediction(prediction: Prediction, rows: int) -> None:
     """Called by every handler that ran a model: headers, log fields and metrics follow."""
-    request.environ[_SERVED] = _Served(prediction.model, prediction.version, rows, prediction)
+    _record_prediction(request.environ, prediction, rows)
 
 
 def served_outside_flask(
@@ -53,7 +53,11 @@ def served_outside_flask(
     """A request answered without Flask: its route (as Flask names it) and its prediction."""
     environ[_ROUTE] = route
     if prediction is not None:
-        environ[_SERVED] = _Served(prediction.model, prediction.version, rows, prediction)
+        _record_prediction(environ, prediction, rows)
+
+
+def _record_prediction(environ: dict, prediction: Prediction, rows: int) -> None:
+    environ[_SERVED] = _Served(prediction.model, prediction.version, rows, prediction)
 
 
 def note_model(name: str, version: int) -> None:

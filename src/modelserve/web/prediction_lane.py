@@ -77,28 +77,32 @@ class PredictionLane:
             for route in self.routes:
                 matched = route.pattern.fullmatch(path)
                 if matched is not None:
-                    if self._ordinary(environ, route):
-                        return self._answer(environ, start_response, route, matched)
+                    length = self._ordinary_length(environ, route)
+                    if length is not None:
+                        return self._answer(environ, start_response, route, matched, length)
                     break
         return self.flask_wsgi(environ, start_response)
 
-    def _ordinary(self, environ: dict, route: _Route) -> bool:
+    def _ordinary_length(self, environ: dict, route: _Route) -> int | None:
+        """The body's length if the request is ordinary, None if Flask should answer it."""
         token = self.services.settings.api_token
         if token is not None and not token_matches(environ.get("HTTP_AUTHORIZATION", ""), token):
-            return False
+            return None
         if environ.get("HTTP_CONTENT_ENCODING") or environ.get("HTTP_TRANSFER_ENCODING"):
-            return False
+            return None
         mimetype = environ.get("CONTENT_TYPE", "").partition(";")[0].strip().lower()
         if not accepted_type(mimetype, binary=route.binary):
-            return False
-        length = environ.get("CONTENT_LENGTH", "")
-        limit = self.config["MAX_CONTENT_LENGTH"]
-        return length.isascii() and length.isdigit() and (limit is None or int(length) <= limit)
+            return None
+        given = environ.get("CONTENT_LENGTH", "")
+        if not (given.isascii() and given.isdigit()):
+            return None
+        length, limit = int(given), self.config["MAX_CONTENT_LENGTH"]
+        return length if limit is None or length <= limit else None
 
-    def _answer(self, environ: dict, start_response, route: _Route, matched: re.Match):
+    def _answer(self, environ: dict, start_response, route: _Route, matched: re.Match, length: int):
         version = matched.groupdict().get("version")
         try:
-            body = environ["wsgi.input"].read(int(environ["CONTENT_LENGTH"]))
+            body = environ["wsgi.input"].read(length)
             answer = route.answer(
                 self.services,
                 matched["name"],
