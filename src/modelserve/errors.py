@@ -56,6 +56,12 @@ class BackendUnavailable(ModelserveError):
     exit_code = 1
 
 
+class BundleUnavailable(ModelserveError):
+    """A worker node cannot obtain the model version a request names from the web node."""
+
+    exit_code = 1
+
+
 class BackendFailed(ModelserveError):
     """A worker crashed while running the request."""
 

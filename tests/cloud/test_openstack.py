@@ -67,8 +67,11 @@ def test_launch_all_in_one_with_a_floating_ip(cloud, capsys):
     (fip,) = cloud.floating_ips.values()
     address = fip["floating_ip_address"]
     assert f"{server['name']}  {address}  http://{address}:5100/" in out
+    # Workers reach the broker at the fixed address, which the group's rules admit.
+    fixed = next(iter(server["addresses"].values()))[0]["addr"]
+    assert fixed != address
     assert "workers join with --broker-url amqp://modelserve:" in out
-    assert f"@{address}:5672/modelserve" in out
+    assert f"@{fixed}:5672/modelserve" in out and f"@{address}:5672" not in out
     assert "waiting for ACTIVE" in err and "ACTIVE after" in err
 
     # The security group opens SSH and the web port to all, the broker to members only.

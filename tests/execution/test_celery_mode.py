@@ -2,15 +2,19 @@
 
 import json
 import re
+import socket
 import time
 import uuid
+from pathlib import Path
 
 import numpy as np
 import pytest
 import requests
 
+from modelserve.bundles import ModelStore
 from modelserve.datasets import read_csv
 from modelserve.errors import InvalidInput, ModelNotFound
+from modelserve.runtime import NumpyRuntime
 from modelserve.settings import demo_bundle_path
 from tests.support.processes import Server
 from tests.web.conftest import ROW
@@ -48,61 +52,67 @@ def test_pages_work_through_workers(celery_server):
     assert "celery</strong> mode" in page
 
 
-def test_worker_errors_come_back_as_the_same_errors(celery_env, celery_worker):
-    # Straight to the executor, so the worker (not the web tier's checks) finds the fault.
+def celery_executor(env: dict[str, str], timeout: float = 5):
     from modelserve.execution.celery import CeleryExecutor
     from modelserve.settings import Settings
     from modelserve.worker.app import create_celery
 
-    executor = CeleryExecutor(
-        create_celery(
-            Settings(
-                broker_url=celery_env["MODELSERVE_BROKER_URL"], queue=celery_env["MODELSERVE_QUEUE"]
-            )
-        ),
-        timeout=5,
-    )
+    settings = Settings(broker_url=env["MODELSERVE_BROKER_URL"], queue=env["MODELSERVE_QUEUE"])
+    return CeleryExecutor(create_celery(settings), timeout=timeout)
+
+
+def test_worker_errors_come_back_as_the_same_errors(celery_env, celery_server, tmp_path):
+    # Straight to the executor, so the worker (not the web tier's checks) finds the fault.
+    executor = celery_executor(celery_env)
+    elsewhere = ModelStore(tmp_path / "elsewhere")
+    elsewhere.add(demo_bundle_path(), "nope")
+    unknown = NumpyRuntime(elsewhere.bundle("nope", 1)).load()
+    # The worker asks the web node for it, whose store has no such model either.
     with pytest.raises(ModelNotFound, match="no model 'nope'"):
-        executor.predict("nope", None, np.ones((1, 8), dtype=np.float32))
+        executor.predict(unknown, np.ones((1, 8), dtype=np.float32))
+    demo = NumpyRuntime(ModelStore(Path(celery_env["MODELSERVE_STORE"])).bundle("diabetes")).load()
     with pytest.raises(InvalidInput, match=r"shape \[N, 8\], got \[1, 7\]") as error:
-        executor.predict("diabetes", None, np.ones((1, 7), dtype=np.float32))
+        executor.predict(demo, np.ones((1, 7), dtype=np.float32))
     assert error.value.field == "inputs"
 
 
-def test_a_reply_that_arrives_before_the_caller_listens_is_kept(celery_env, celery_worker):
-    # The caller starts consuming its reply queue only once it waits for the answer: the
-    # send itself must create the queue, or a quick worker's reply is dropped.
-    from amqp.exceptions import NotFound
+def test_an_answer_sent_while_nobody_listens_waits_for_the_listener(celery_env, celery_worker):
+    # A task may be sent while the reply listener (re)connects: declaring the reply queue
+    # before the task keeps the worker's answer until the listener consumes again.
+    from modelserve.worker.app import PREDICT_TASK
 
-    from modelserve.settings import Settings
-    from modelserve.worker.app import PREDICT_TASK, create_celery
-
-    settings = Settings(
-        broker_url=celery_env["MODELSERVE_BROKER_URL"], queue=celery_env["MODELSERVE_QUEUE"]
-    )
-    app = create_celery(settings)
-    result = app.send_task(PREDICT_TASK, args=["diabetes", None, [ROW], None])
+    executor = celery_executor(celery_env)
+    listener = executor.replies
+    app = executor.app
+    with app.producer_pool.acquire(block=True) as producer:
+        listener.declare(producer, {})
+        app.send_task(
+            PREDICT_TASK,
+            args=["diabetes", None, None, [ROW], None],
+            task_id="early-answer",
+            reply_to=listener.queue.name,
+            producer=producer,
+        )
     with app.connection_for_write() as connection, connection.channel() as channel:
         deadline = time.monotonic() + 10
-        while True:  # until the worker's reply waits in the queue, nobody consuming it yet
-            try:
-                waiting = channel.queue_declare(app.backend.oid, passive=True)
-            except NotFound:
-                pytest.fail("the reply queue was gone when the worker answered")
+        while True:  # until the worker's answer waits in the queue, nobody consuming it yet
+            waiting = channel.queue_declare(listener.queue.name, passive=True)
             if waiting.message_count == 1 or time.monotonic() > deadline:
                 break
     assert (waiting.message_count, waiting.consumer_count) == (1, 0)
-    assert result.get(timeout=5)["version"] == 1
+    answer = listener.expect("early-answer")
+    listener.start()
+    try:
+        assert answer.result(timeout=5)["result"]["version"] == 1
+    finally:
+        listener.stop()
 
 
-def test_readiness_reports_broker_and_workers(celery_server):
+def test_readiness_is_a_round_trip_through_a_worker(celery_server):
     ready = requests.get(f"{celery_server.url}/readyz").json()
-    assert ready == {
-        "ready": True,
-        "mode": "celery",
-        "broker": "reachable",
-        "workers": "1 answering",
-    }
+    assert ready.pop("round_trip").startswith("answered")
+    assert ready.pop("worker", None) in (None, socket.gethostname())
+    assert ready == {"ready": True, "mode": "celery", "broker": "reachable"}
 
 
 def test_each_worker_process_loads_the_model_once(celery_server, celery_worker):
@@ -149,7 +159,7 @@ def test_no_worker_answers_504_after_the_request_timeout(no_worker_server):
     assert "no worker answered within 1.5 s" in response.json()["error"]
     assert 1.5 <= elapsed < 5
     ready = requests.get(f"{no_worker_server.url}/readyz")
-    assert ready.status_code == 503 and ready.json()["workers"] == "none answered"
+    assert ready.status_code == 503 and ready.json()["workers"] == "no answer within 2 s"
     assert requests.get(f"{no_worker_server.url}/v2/health/ready").status_code == 503
 
 

@@ -11,7 +11,7 @@ import numpy as np
 from modelserve.bundles import KERAS_FILE, WEIGHTS_FILE, Bundle, seal, write_weights
 from modelserve.settings import demo_bundle_path
 
-KINDS = ("good", "poor", "nan", "narrow", "tampered", "missing")
+KINDS = ("good", "revised", "poor", "nan", "narrow", "tampered", "missing")
 
 
 def make_bundle(destination: Path, kind: str = "good") -> Path:
@@ -20,7 +20,11 @@ def make_bundle(destination: Path, kind: str = "good") -> Path:
     bundle = Bundle.open(destination)
     meta = bundle.metadata
     pairs = [(k.copy(), b.copy()) for k, b in bundle.weights()]
-    if kind == "poor":
+    if kind == "revised":
+        # Every logit 10 % larger: other probabilities, the same classes and gate results.
+        kernel, bias = pairs[-1]
+        pairs[-1] = (kernel * 1.1, bias * 1.1)
+    elif kind == "poor":
         # sigmoid(-z) = 1 - p: every prediction turns into its opposite.
         kernel, bias = pairs[-1]
         pairs[-1] = (-kernel, -bias)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import secrets
 import subprocess
+from pathlib import Path
 
 
 def ip(*args: str) -> None:
@@ -23,6 +25,21 @@ class Host:
 
     def run(self, *command: str, **kwargs) -> subprocess.CompletedProcess:
         return subprocess.run([*self.prefix, *command], capture_output=True, text=True, **kwargs)
+
+    def signal(self, sig: int, name: str | None = None) -> list[int]:
+        """Send ``sig`` to every process in this host (named ``name``, if given)."""
+        listed = subprocess.run(
+            ["ip", "netns", "pids", self.name], capture_output=True, text=True
+        ).stdout.split()
+        sent = []
+        for pid in map(int, listed):
+            try:
+                if name is None or Path(f"/proc/{pid}/comm").read_text().strip() == name:
+                    os.kill(pid, sig)
+                    sent.append(pid)
+            except (FileNotFoundError, ProcessLookupError):
+                continue  # gone meanwhile
+        return sent
 
     def delete(self) -> None:
         subprocess.run(["ip", "netns", "del", self.name], capture_output=True)

@@ -47,6 +47,16 @@ class LogWatcher:
                 raise AssertionError(f"{pattern!r} did not appear {count} times; log:\n{tail}")
             return matches
 
+    def wait_until(self, condition, timeout: float = 60, what: str = "the condition") -> None:
+        """Block until ``condition(lines)`` holds."""
+        with self._changed:
+            found = self._changed.wait_for(
+                lambda: condition(self.lines) or "<eof>" in self.lines, timeout
+            )
+            if not found or not condition(self.lines):
+                tail = "\n".join(self.lines[-30:])
+                raise AssertionError(f"{what} did not happen; log:\n{tail}")
+
     def matching(self, pattern: str | re.Pattern) -> list[str]:
         regex = re.compile(pattern) if isinstance(pattern, str) else pattern
         return [line for line in self.lines if regex.search(line)]
@@ -111,8 +121,8 @@ class Server(Process):
 class Worker(Process):
     """``modelserve worker``, returned once it consumes from the broker."""
 
-    def __init__(self, env: dict[str, str], concurrency: int = 1):
-        super().__init__(["worker", "--concurrency", str(concurrency)], env)
+    def __init__(self, env: dict[str, str], concurrency: int = 1, prefix=()):
+        super().__init__(["worker", "--concurrency", str(concurrency)], env, prefix=prefix)
         self.log.wait_for(r'"message":"worker ready"')
 
     def child_pids(self) -> list[int]:

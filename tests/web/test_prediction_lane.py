@@ -61,7 +61,7 @@ class FailingExecutor(EmbeddedExecutor):
         super().__init__(cache)
         self.error = error
 
-    def predict(self, model, version, batch):
+    def predict(self, model, batch):
         raise self.error
 
 

@@ -20,6 +20,10 @@ WEIGHTS_FILE = "weights.npz"
 REQUIRED_FILES = (KERAS_FILE, WEIGHTS_FILE)
 
 
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
 def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as f:
@@ -32,13 +36,16 @@ def sha256_file(path: Path) -> str:
 class Bundle:
     path: Path
     metadata: BundleMetadata
+    # SHA-256 of metadata.json as read. The metadata lists the SHA-256 of every other file, so
+    # this one digest seals the whole bundle: nodes name a version's exact content by it.
+    digest: str
 
     @classmethod
     def open(cls, path: Path, *, verify: bool = True) -> Bundle:
         """Read a bundle's metadata; with ``verify``, refuse it unless every file matches."""
         path = Path(path)
-        metadata = read_metadata(path)
-        bundle = cls(path, metadata)
+        raw = _read_metadata_bytes(path)
+        bundle = cls(path, _parse_metadata(raw, path / METADATA_FILE), _sha256(raw))
         if verify:
             bundle.verify()
         return bundle
@@ -88,13 +95,20 @@ class Bundle:
 
 
 def read_metadata(path: Path) -> BundleMetadata:
+    return _parse_metadata(_read_metadata_bytes(path), Path(path) / METADATA_FILE)
+
+
+def _read_metadata_bytes(path: Path) -> bytes:
     file = Path(path) / METADATA_FILE
     try:
-        raw = file.read_text()
+        return file.read_bytes()
     except FileNotFoundError:
         raise InvalidBundle(f"{file}: file is missing (is {path} a bundle?)") from None
     except OSError as exc:
         raise InvalidBundle(f"{file}: {exc.strerror}") from exc
+
+
+def _parse_metadata(raw: bytes, file: Path) -> BundleMetadata:
     try:
         return BundleMetadata.model_validate_json(raw)
     except ValidationError as exc:
@@ -127,5 +141,6 @@ def seal(path: Path, metadata: BundleMetadata) -> Bundle:
     sealed = metadata.model_copy(update={"files": files})
     # Round-trip through validation so a sealed bundle always reads back.
     sealed = BundleMetadata.model_validate(sealed.model_dump())
-    (path / METADATA_FILE).write_text(json.dumps(sealed.model_dump(mode="json"), indent=2) + "\n")
-    return Bundle(path, sealed)
+    raw = (json.dumps(sealed.model_dump(mode="json"), indent=2) + "\n").encode()
+    (path / METADATA_FILE).write_bytes(raw)
+    return Bundle(path, sealed, _sha256(raw))

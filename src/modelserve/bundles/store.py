@@ -7,27 +7,34 @@ Layout of one model's folder::
       current.json        {"version": 3, "previous": [1, 2]}, replaced by one rename
       history.jsonl       one line per switch, appended
       .lock               serialises writers (flock); readers never take it
+      .fetch.lock         one fetch at a time per node, in a mirrored store (``mirror``)
 
 A reader opens ``current.json`` and sees either the old or the new pointer, never a partial
 one, because writers build the new file beside it and ``os.replace`` it into place. Writers
 (add, promote, rollback) hold an exclusive lock on ``.lock``, so racing promotes apply one
 after the other and every history line's ``from`` is the previous line's ``to``.
+
+A worker node's store mirrors the web node's: ``mirror`` installs a version under the number
+and with the exact content (the digest of its metadata) that the source of truth has.
 """
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
+import logging
 import os
 import re
 import shutil
 import tempfile
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from modelserve.bundles.archive import unpack
 from modelserve.bundles.bundle import Bundle
 from modelserve.bundles.bundle import seal as seal_bundle
 from modelserve.errors import InvalidBundle, InvalidInput, ModelNotFound, StoreConflict
@@ -35,7 +42,9 @@ from modelserve.errors import InvalidBundle, InvalidInput, ModelNotFound, StoreC
 POINTER_FILE = "current.json"
 HISTORY_FILE = "history.jsonl"
 LOCK_FILE = ".lock"
+FETCH_LOCK_FILE = ".fetch.lock"
 MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+log = logging.getLogger(__name__)
 
 
 class Pointer(BaseModel):
@@ -193,6 +202,70 @@ class ModelStore:
                 new = Pointer(version=to, previous=[*old.previous, old.version])
             self.bundle(name, new.version)
             return self._switch(name, "rollback", old, new, reason, details)
+
+    def mirror(self, name: str, version: int, digest: str, fetch: Callable[[], bytes]) -> Bundle:
+        """``version`` of ``name`` exactly as the source of truth has it (``digest``).
+
+        The local copy if it matches; otherwise ``fetch()`` brings the bundle's archive, which
+        is unpacked beside the store, verified file by file and against ``digest``, and only
+        then renamed into place. One process per node fetches at a time; the others wait and
+        find its copy. A local version that differs from the source's is replaced: the source
+        is the truth. Nothing that fails verification is ever installed.
+        """
+        folder = self._model_dir(name)
+        folder.mkdir(parents=True, exist_ok=True)
+        local = self._matching(name, version, digest)
+        if local is not None:
+            return local
+        with _flock(folder / FETCH_LOCK_FILE):
+            local = self._matching(name, version, digest)
+            if local is not None:  # another process of this node fetched it meanwhile
+                return local
+            archive = fetch()
+            staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=folder))
+            try:
+                unpack(archive, staging)
+                where = f"version {version} of {name!r} from the source"
+                try:
+                    fetched = Bundle.open(staging)
+                except InvalidBundle as exc:
+                    message = str(exc).replace(f"{staging}/", "").replace(str(staging), "bundle")
+                    raise InvalidBundle(f"{where} failed verification: {message}") from None
+                if fetched.digest != digest:
+                    raise InvalidBundle(
+                        f"{where} failed verification: its metadata's digest is "
+                        f"{fetched.digest[:12]}, the request names {digest[:12]}"
+                    )
+                if (fetched.name, fetched.version) != (name, version):
+                    raise InvalidBundle(
+                        f"{where} failed verification: it is version {fetched.version} "
+                        f"of {fetched.name!r}"
+                    )
+                with self._locked(name):
+                    target = folder / str(version)
+                    if target.exists():
+                        # The source's content wins; the old folder goes aside in one rename.
+                        os.rename(target, folder / f".replaced-{version}-{staging.name}")
+                    os.rename(staging, target)
+                    _fsync_dir(folder)
+                log.info(
+                    "installed %s version %s from the source (digest %s)",
+                    name,
+                    version,
+                    digest[:12],
+                )
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
+                for replaced in folder.glob(f".replaced-{version}-*"):
+                    shutil.rmtree(replaced, ignore_errors=True)
+        return Bundle.open(folder / str(version))
+
+    def _matching(self, name: str, version: int, digest: str) -> Bundle | None:
+        try:
+            bundle = self.bundle(name, version)
+        except (ModelNotFound, InvalidBundle):
+            return None
+        return bundle if bundle.digest == digest else None
 
     def seed(self, source: Path, name: str) -> None:
         """Install ``source`` as version 1 of ``name``, current, if the store holds no model."""

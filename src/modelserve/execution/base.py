@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from modelserve.runtime import ModelRuntime
+
 
 @dataclass(frozen=True)
 class Prediction:
@@ -47,8 +49,9 @@ class Executor(ABC):
     mode: str
 
     @abstractmethod
-    def predict(self, model: str, version: int | None, batch: np.ndarray) -> Prediction:
-        """Run ``batch`` through ``version`` of ``model`` (None: the current version)."""
+    def predict(self, model: ModelRuntime, batch: np.ndarray) -> Prediction:
+        """Run ``batch`` through exactly the model version that validated it: ``model``
+        itself in this process, or the same version and content on a worker."""
 
     @abstractmethod
     def readiness(self, model: str) -> Readiness:

@@ -1,9 +1,12 @@
 """Celery mode: requests go to workers as tasks over RabbitMQ, and answers come back over it.
 
 With adaptive batching (the default in this mode) one task carries the rows of every request
-that arrived together; without it, each request is one task.
+that arrived together; without it, each request is one task. A task names the model version
+by number and by digest, so a worker runs exactly the content that validated the rows, and a
+worker node that lacks it fetches it first (``distribution``).
 
-The client side only: the tasks themselves live in ``modelserve.worker``.
+The client side only: the tasks themselves live in ``modelserve.worker``; answers arrive
+through this process's reply listener (``execution.replies``).
 """
 
 from __future__ import annotations
@@ -11,20 +14,24 @@ from __future__ import annotations
 import logging
 import threading
 import time
+import uuid
 from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any
 
 import numpy as np
-from celery import Celery
-from celery.exceptions import TaskRevokedError, TimeLimitExceeded
-from celery.exceptions import TimeoutError as CeleryTimeout
+from celery import Celery, states
 from kombu.exceptions import OperationalError
 
 from modelserve import errors
 from modelserve.errors import BackendFailed, BackendTimeout, BackendUnavailable
 from modelserve.execution.base import Batching, Executor, Prediction, Readiness
-from modelserve.worker.app import PREDICT_TASK
+from modelserve.execution.replies import ReplyListener
+from modelserve.runtime import ModelRuntime
+from modelserve.worker.app import PING_TASK, PREDICT_TASK
 
-READINESS_TTL = 2.0  # seconds
+# Readiness is a round trip (publish, a worker, the answer) made within this many seconds;
+# with no answer that recent, a ping task is sent and may take this long to come back.
+READINESS_WINDOW = 2.0
 log = logging.getLogger(__name__)
 
 # Errors a worker reports by name; anything else arrives as a plain ModelserveError.
@@ -35,6 +42,7 @@ _REMOTE_ERRORS = {
         errors.PayloadTooLarge,
         errors.ModelNotFound,
         errors.InvalidBundle,
+        errors.BundleUnavailable,
     )
 }
 
@@ -51,6 +59,15 @@ class CeleryExecutor(Executor):
     ):
         self.app = app
         self.timeout = timeout
+        self.replies = ReplyListener(app)
+        # Started at the first task, in the process that sends it (after gunicorn forked).
+        self._retry_policy = app.conf.task_publish_retry_policy or {}
+        connection = app.connection_for_write()  # lazy: never connects, gives error classes
+        self._broker_errors = (
+            OperationalError,
+            *connection.connection_errors,
+            *connection.channel_errors,
+        )
         self._readiness: tuple[float, Readiness] | None = None
         self._readiness_lock = threading.Lock()
         # Few tasks in flight make large batches: requests that arrive while a task is out
@@ -59,39 +76,23 @@ class CeleryExecutor(Executor):
             batching.batcher(self._send, max_inflight=tasks_in_flight) if batching else None
         )
 
-    def predict(self, model: str, version: int | None, batch: np.ndarray) -> Prediction:
+    def predict(self, model: ModelRuntime, batch: np.ndarray) -> Prediction:
         if self._batcher is None:
-            return self._send((model, version), batch)
+            return self._send(model, batch)
         try:
             # The timeout counts from arrival, so time spent queued behind a batch counts too.
-            return self._batcher.submit((model, version), batch, timeout=self.timeout)
+            return self._batcher.submit(model, batch, timeout=self.timeout)
         except FutureTimeout:
             raise BackendTimeout(f"no worker answered within {self.timeout:g} s") from None
 
-    def _send(self, key: tuple[str, int | None], batch: np.ndarray) -> Prediction:
-        model, version = key
-        try:
-            result = self.app.send_task(
-                PREDICT_TASK,
-                args=[model, version, batch.tolist(), time.time()],
-                expires=self.timeout,
-                # Celery would otherwise build a printable copy of every row for monitoring.
-                argsrepr=f"({model!r}, {version!r}, <{len(batch)} rows>)",
-                kwargsrepr="{}",
-            )
-        except OperationalError as exc:
-            raise BackendUnavailable(f"the message broker is unreachable: {exc}") from exc
-        try:
-            answer = result.get(timeout=self.timeout, propagate=True)
-        except (CeleryTimeout, TaskRevokedError, TimeLimitExceeded):
-            # Revoked: the task expired in the queue before a worker took it.
-            raise BackendTimeout(f"no worker answered within {self.timeout:g} s") from None
-        except OperationalError as exc:
-            raise BackendUnavailable(f"lost the message broker: {exc}") from exc
-        except Exception as exc:  # the task itself crashed; the worker's log has the trace
-            raise BackendFailed(f"the worker failed: {type(exc).__name__}") from exc
-        finally:
-            result.forget()
+    def _send(self, model: ModelRuntime, batch: np.ndarray) -> Prediction:
+        answer = self._call(
+            PREDICT_TASK,
+            [model.name, model.version, model.digest, batch.tolist(), time.time()],
+            self.timeout,
+            # Celery would otherwise build a printable copy of every row for monitoring.
+            argsrepr=f"({model.name!r}, {model.version!r}, <{len(batch)} rows>)",
+        )
         if "error" in answer:
             raise _remote_error(answer["error"])
         return Prediction(
@@ -101,31 +102,93 @@ class CeleryExecutor(Executor):
             queue_wait=answer.get("queue_wait"),
         )
 
+    def _call(self, task: str, args: list, timeout: float, argsrepr: str = "") -> Any:
+        """Send ``task`` and wait up to ``timeout`` seconds for its answer."""
+        self.replies.start()
+        task_id = str(uuid.uuid4())
+        answer = self.replies.expect(task_id)
+        try:
+            try:
+                with self.app.producer_pool.acquire(block=True) as producer:
+                    self.replies.declare(producer, self._retry_policy)
+                    self.app.send_task(
+                        task,
+                        args=args,
+                        task_id=task_id,
+                        reply_to=self.replies.queue.name,
+                        expires=timeout,
+                        producer=producer,
+                        argsrepr=argsrepr or None,
+                        kwargsrepr="{}",
+                    )
+            except self._broker_errors as exc:
+                raise BackendUnavailable(f"the message broker is unreachable: {exc}") from exc
+            try:
+                meta = answer.result(timeout)
+            except FutureTimeout:
+                raise BackendTimeout(f"no worker answered within {timeout:g} s") from None
+        finally:
+            self.replies.discard(task_id)
+        return _result(meta, timeout)
+
     def readiness(self, model: str) -> Readiness:
-        """Broker reachable and a worker consuming our queue. Cached briefly: asking the
-        workers takes up to a second, and probes may come often."""
+        """Ready if a task made the whole trip (publish, a worker, the answer) within
+        ``READINESS_WINDOW`` seconds: an answer to any request counts, or else to a ping
+        sent now. Cached as long, so frequent probes cost one ping per window at most."""
         with self._readiness_lock:
             now = time.monotonic()
-            if self._readiness is None or now - self._readiness[0] > READINESS_TTL:
-                self._readiness = (now, self._probe())
+            if self._readiness is None or now - self._readiness[0] > READINESS_WINDOW:
+                self._readiness = (now, self._round_trip())
             return self._readiness[1]
 
-    def _probe(self) -> Readiness:
+    def _round_trip(self) -> Readiness:
+        first = not self.replies.started
+        self.replies.start()
+        # Answers come back through the listener: no round trip while it reconnects. The
+        # first probe gives it time to connect once.
+        if not self.replies.connected.wait(READINESS_WINDOW if first else 0):
+            return Readiness(False, {"round_trip": "failed", "broker": "unreachable"})
+        if self.replies.answered_within(READINESS_WINDOW):
+            return Readiness(True, {"round_trip": "answered", "broker": "reachable"})
+        started = time.monotonic()
         try:
-            with self.app.connection_for_write() as connection:
-                connection.ensure_connection(max_retries=1, timeout=2)
-            replies = self.app.control.inspect(timeout=1.0).active_queues() or {}
-        except Exception as exc:  # noqa: BLE001 - any failure means "not ready"
-            log.warning("readiness: broker unreachable: %s", exc)
-            return Readiness(False, {"broker": "unreachable"})
-        # Workers of other deployments may share the broker: count those on our queue.
-        queue = self.app.conf.task_default_queue
-        workers = [
-            node for node, queues in replies.items() if any(q.get("name") == queue for q in queues)
-        ]
-        if not workers:
-            return Readiness(False, {"broker": "reachable", "workers": "none answered"})
-        return Readiness(True, {"broker": "reachable", "workers": f"{len(workers)} answering"})
+            answer = self._call(PING_TASK, [], READINESS_WINDOW)
+        except BackendUnavailable as exc:
+            log.warning("readiness: %s", exc)
+            return Readiness(False, {"round_trip": "failed", "broker": "unreachable"})
+        except errors.ModelserveError as exc:
+            log.warning("readiness: a ping found no way back: %s", exc)
+            return Readiness(
+                False,
+                {
+                    "round_trip": "failed",
+                    "broker": "reachable",
+                    "workers": f"no answer within {READINESS_WINDOW:g} s",
+                },
+            )
+        took = (time.monotonic() - started) * 1000
+        return Readiness(
+            True,
+            {
+                "round_trip": f"answered in {took:.1f} ms",
+                "broker": "reachable",
+                "worker": str(answer.get("node")),
+            },
+        )
+
+
+def _result(meta: dict, timeout: float) -> Any:
+    status = meta.get("status")
+    if status == states.SUCCESS:
+        return meta["result"]
+    if status == states.REVOKED:  # it expired in the queue before a worker took it
+        raise BackendTimeout(f"no worker answered within {timeout:g} s")
+    failure = meta.get("result") or {}
+    kind = failure.get("exc_type", status) if isinstance(failure, dict) else status
+    if kind == "TimeLimitExceeded":
+        raise BackendTimeout(f"the worker ran out of time ({kind})")
+    # The task itself crashed; the worker's log has the trace.
+    raise BackendFailed(f"the worker failed: {kind}")
 
 
 def _remote_error(error: dict) -> errors.ModelserveError:

@@ -6,7 +6,7 @@ import numpy as np
 
 from modelserve.errors import ModelserveError
 from modelserve.execution.base import Batching, Executor, Prediction, Readiness
-from modelserve.runtime import ModelCache
+from modelserve.runtime import ModelCache, ModelRuntime
 
 
 class EmbeddedExecutor(Executor):
@@ -17,14 +17,13 @@ class EmbeddedExecutor(Executor):
         # One model call at a time: it is CPU work under the GIL, more would only queue.
         self._batcher = batching.batcher(self._run, max_inflight=1) if batching else None
 
-    def predict(self, model: str, version: int | None, batch: np.ndarray) -> Prediction:
+    def predict(self, model: ModelRuntime, batch: np.ndarray) -> Prediction:
         if self._batcher is None:
-            return self._run((model, version), batch)
-        return self._batcher.submit((model, version), batch)
+            return self._run(model, batch)
+        return self._batcher.submit(model, batch)
 
-    def _run(self, key: tuple[str, int | None], batch: np.ndarray) -> Prediction:
-        runtime = self.cache.get(*key)
-        return Prediction(runtime.predict(batch), runtime.name, runtime.version)
+    def _run(self, model: ModelRuntime, batch: np.ndarray) -> Prediction:
+        return Prediction(model.predict(batch), model.name, model.version)
 
     def readiness(self, model: str) -> Readiness:
         try:

@@ -28,6 +28,11 @@ class ModelRuntime(ABC):
     def version(self) -> int:
         return self.bundle.version
 
+    @property
+    def digest(self) -> str:
+        """Names this version's exact content across nodes (``Bundle.digest``)."""
+        return self.bundle.digest
+
     @abstractmethod
     def load(self) -> ModelRuntime:
         """Read the model into memory; returns self so ``Runtime(bundle).load()`` chains."""

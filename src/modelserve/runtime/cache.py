@@ -5,6 +5,11 @@ pointer has been replaced, the new version is loaded completely beside the old o
 swapped in with a single assignment, so a request sees the old model or the new one, never a
 half-loaded one. If the new version fails to load, the old one keeps serving and the failure
 is logged once.
+
+A request may name a version's exact content by its digest (``Bundle.digest``), as tasks sent
+by a web node do. On a worker node, whose store mirrors the web node's, a version that is
+missing or differs is then fetched with ``fetch`` and installed before it is loaded
+(``ModelStore.mirror``); a version that fails verification is never loaded.
 """
 
 from __future__ import annotations
@@ -17,13 +22,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from modelserve.bundles import Bundle, ModelStore
-from modelserve.errors import ModelNotFound, ModelserveError
+from modelserve.errors import InvalidBundle, ModelNotFound, ModelserveError
 from modelserve.runtime.base import ModelRuntime
 from modelserve.runtime.numpy_runtime import NumpyRuntime
 
 log = logging.getLogger(__name__)
 
 Loader = Callable[[Bundle], ModelRuntime]
+Fetch = Callable[[str, int], bytes]  # (model, version) -> the bundle's archive, from the source
 
 
 def load_numpy(bundle: Bundle) -> ModelRuntime:
@@ -37,9 +43,16 @@ class _Current:
 
 
 class ModelCache:
-    def __init__(self, store: ModelStore, loader: Loader = load_numpy, pinned_versions: int = 4):
+    def __init__(
+        self,
+        store: ModelStore,
+        loader: Loader = load_numpy,
+        pinned_versions: int = 4,
+        fetch: Fetch | None = None,
+    ):
         self.store = store
         self._loader = loader
+        self._fetch = fetch
         self._current: dict[str, _Current] = {}
         self._pinned: OrderedDict[tuple[str, int], ModelRuntime] = OrderedDict()
         self._pinned_limit = pinned_versions
@@ -47,14 +60,19 @@ class ModelCache:
         self._lock = threading.Lock()  # loads of current versions
         self._pinned_lock = threading.Lock()  # loads of explicitly requested versions
 
-    def get(self, name: str, version: int | None = None) -> ModelRuntime:
-        """The runtime for ``version`` of ``name``, or for its current version."""
+    def get(self, name: str, version: int | None = None, digest: str | None = None) -> ModelRuntime:
+        """The runtime for ``version`` of ``name`` (with exactly ``digest``, if given), or for
+        its current version."""
         if version is None:
             return self.current(name)
         current = self._current.get(name)
-        if current is not None and current.runtime.version == version:
+        if (
+            current is not None
+            and current.runtime.version == version
+            and digest in (None, current.runtime.digest)
+        ):
             return current.runtime
-        return self._get_pinned(name, version)
+        return self._get_pinned(name, version, digest)
 
     def current(self, name: str) -> ModelRuntime:
         stamp = self._stamp(name)
@@ -86,18 +104,32 @@ class ModelCache:
             self._current[name] = _Current(stamp, runtime)
             return runtime
 
-    def _get_pinned(self, name: str, version: int) -> ModelRuntime:
+    def _get_pinned(self, name: str, version: int, digest: str | None) -> ModelRuntime:
         key = (name, version)
         with self._pinned_lock:
             runtime = self._pinned.get(key)
-            if runtime is None:
-                runtime = self._loader(self.store.bundle(name, version))
+            if runtime is None or digest not in (None, runtime.digest):
+                runtime = self._loader(self._bundle(name, version, digest))
                 log.info("loaded %s version %s", name, version)
                 self._pinned[key] = runtime
                 while len(self._pinned) > self._pinned_limit:
                     self._pinned.popitem(last=False)
             self._pinned.move_to_end(key)
             return runtime
+
+    def _bundle(self, name: str, version: int, digest: str | None) -> Bundle:
+        if digest is None:
+            return self.store.bundle(name, version)
+        if self._fetch is not None:
+            fetch = self._fetch
+            return self.store.mirror(name, version, digest, lambda: fetch(name, version))
+        bundle = self.store.bundle(name, version)
+        if bundle.digest != digest:
+            raise InvalidBundle(
+                f"version {version} of {name!r} in {self.store.root} is not the one the request "
+                f"names (digest {bundle.digest[:12]}, not {digest[:12]})"
+            )
+        return bundle
 
     def _stamp(self, name: str) -> tuple[int, int, int]:
         pointer = self._pointers.get(name) or str(self.store.pointer_path(name))

@@ -39,6 +39,6 @@ def predict_answer(svc: Services, name: str, version: int | None, body: bytes) -
     model = svc.cache.get(name, version)
     batch, fmt = v1.decode_predict(body, model.metadata, svc.settings.max_batch_rows)
     # The version that passed validation is the one that runs, whatever switches meanwhile.
-    prediction = svc.executor.predict(name, model.version, batch)
+    prediction = svc.executor.predict(model, batch)
     document = v1.encode_predict(prediction.probabilities, fmt)
     return Answer(json_body(document), "application/json", prediction, len(batch))

@@ -65,7 +65,7 @@ def infer_answer(
     model = svc.cache.get(name, version)
     decoded = v2.decode_infer(body, header_length, model.metadata, svc.settings.max_batch_rows)
     # The version that passed validation is the one that runs, whatever switches meanwhile.
-    prediction = svc.executor.predict(name, model.version, decoded.batch)
+    prediction = svc.executor.predict(model, decoded.batch)
     payload, json_length = v2.encode_infer(
         decoded, prediction.probabilities, model.metadata, prediction.version
     )

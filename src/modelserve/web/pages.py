@@ -137,7 +137,7 @@ def _predict(dataset: Dataset, source: str) -> PredictedRows:
     if len(dataset) > limit:
         raise PayloadTooLarge(f"{source}: {len(dataset)} rows exceed the limit of {limit}")
     runtime = svc.cache.current(svc.settings.model)
-    prediction = svc.executor.predict(runtime.name, runtime.version, dataset.features)
+    prediction = svc.executor.predict(runtime, dataset.features)
     record_prediction(prediction, len(dataset))
     threshold = runtime.metadata.output.threshold
     probabilities = prediction.probabilities.reshape(-1)

@@ -46,7 +46,7 @@ class WebServer(BaseApplication):
             "proc_name": "modelserve-web",
             "child_exit": _child_exit,
             "when_ready": _when_ready,
-            "post_worker_init": _worker_ready,
+            "post_worker_init": _worker_started,
             # Several servers may run on one host: no shared control socket in $HOME.
             "control_socket_disable": True,
         }.items():
@@ -101,6 +101,22 @@ def check_address_free(host: str, port: int) -> None:
 def _when_ready(server) -> None:
     for listener in server.LISTENERS:  # a shared socket: listening from now on
         server.log.info("serving on http://%s/", _address(listener))
+
+
+def _worker_started(worker) -> None:
+    settings: Settings = worker.app.settings
+    if settings.broker_url is not None:
+        _serve_bundles(settings)
+    _worker_ready(worker)
+
+
+def _serve_bundles(settings: Settings) -> None:
+    """This node's store is the source of truth: worker nodes fetch versions from it."""
+    from modelserve.bundles import ModelStore
+    from modelserve.distribution.server import BundleServer
+    from modelserve.worker.app import create_celery
+
+    BundleServer(create_celery(settings), ModelStore(settings.store), settings.queue).start()
 
 
 def _worker_ready(worker) -> None:

@@ -12,14 +12,24 @@ Why these settings:
   blocking a worker forever; tasks also expire with the web request's timeout, so a worker
   never spends time on an answer nobody waits for.
 * ``result_backend``: Celery's ``rpc://`` backend (see ``worker.backend``): answers travel
-  back over RabbitMQ to the requesting web process's own reply queue, so no second service
-  is needed. ``result_expires`` removes reply queues of web processes that went away.
+  back over RabbitMQ to the reply queue the task names, the requesting web process's own
+  (``execution.replies``), so no second service is needed.
 * JSON only: tasks carry plain lists of numbers; pickle is never accepted.
+* ``broker_heartbeat`` 10 s, and a consumer that retries every second (``worker.consumer``):
+  a stalled connection is found within 20 s, and a worker consumes again within a second of
+  the broker coming back, however long it was gone.
+
+A task names its model version by number and by digest (``Bundle.digest``). A worker whose
+store lacks that content fetches it from the web node over RabbitMQ (``distribution``),
+verifies it and installs it, once per node (``ModelStore.mirror``).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
+import os
+import socket
 import time
 from typing import Any
 
@@ -27,20 +37,21 @@ import numpy as np
 from celery import Celery, signals
 
 from modelserve.bundles import ModelStore
+from modelserve.distribution.client import fetch_bundle
 from modelserve.errors import InvalidInput, ModelserveError
 from modelserve.runtime import ModelCache
 from modelserve.settings import Settings, get_settings
 
 PREDICT_TASK = "modelserve.predict"
+PING_TASK = "modelserve.ping"
 log = logging.getLogger(__name__)
 
 
 def celery_config(settings: Settings) -> dict[str, Any]:
     return {
         "broker_url": str(settings.broker_url),
-        "result_backend": "modelserve.worker.backend:BoundedRPCBackend",
+        "result_backend": "modelserve.worker.backend:ReplyBackend",
         "result_persistent": False,
-        "result_expires": 300,
         "task_serializer": "json",
         "result_serializer": "json",
         "accept_content": ["json"],
@@ -51,6 +62,8 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "task_default_queue": settings.queue,
         "broker_connection_timeout": 2,
         "broker_connection_retry_on_startup": True,
+        "broker_heartbeat": 10,
+        "worker_consumer": "modelserve.worker.consumer:Consumer",
         # A publish that cannot reach the broker fails fast: the request answers 503.
         "task_publish_retry_policy": {
             "max_retries": 1,
@@ -71,6 +84,7 @@ def create_celery(settings: Settings) -> Celery:
     app = Celery("modelserve", set_as_current=False)
     app.conf.update(celery_config(settings))
     app.task(name=PREDICT_TASK)(predict)
+    app.task(name=PING_TASK)(ping)
     return app
 
 
@@ -87,11 +101,20 @@ def serve_with(settings: Settings) -> None:
 
 
 def model_cache() -> ModelCache:
-    """This process's cache, made once: a model is loaded once per process, never per task."""
+    """This process's cache, made once: a model is loaded once per process, never per task.
+    Versions it lacks come from the web node."""
     global _cache, _settings
     if _cache is None:
         _settings = _settings or get_settings()
-        _cache = ModelCache(ModelStore(_settings.store))
+        fetch = None
+        if _settings.broker_url is not None:
+            fetch = functools.partial(
+                fetch_bundle,
+                create_celery(_settings),
+                _settings.queue,
+                timeout=_settings.request_timeout,
+            )
+        _cache = ModelCache(ModelStore(_settings.store), fetch=fetch)
     return _cache
 
 
@@ -102,7 +125,7 @@ def _warm_up(**_: Any) -> None:
         runtime = model_cache().current(settings.model)
         log.info("worker process ready with %s version %s", runtime.name, runtime.version)
     except ModelserveError as exc:
-        log.warning("no model loaded at start: %s", exc)
+        log.info("no model loaded at start (%s); versions come from the web node", exc)
 
 
 @signals.worker_ready.connect
@@ -110,19 +133,28 @@ def _ready(sender=None, **_: Any) -> None:
     log.info("worker ready", extra={"node": getattr(sender, "hostname", None)})
 
 
-def predict(model: str, version: int | None, rows: list, sent_at: float | None = None) -> dict:
+def predict(
+    model: str, version: int | None, digest: str | None, rows: list, sent_at: float | None = None
+) -> dict:
     """The task: thin on purpose, the work is in :func:`run_prediction`."""
     started = time.time()
-    answer = run_prediction(model_cache(), model, version, rows)
+    answer = run_prediction(model_cache(), model, version, digest, rows)
     if sent_at is not None:
         answer["queue_wait"] = max(0.0, started - sent_at)
     return answer
 
 
-def run_prediction(cache: ModelCache, model: str, version: int | None, rows: list) -> dict:
+def ping() -> dict:
+    """The readiness probe's task: its answer proves the whole trip through a worker."""
+    return {"node": socket.gethostname(), "pid": os.getpid()}
+
+
+def run_prediction(
+    cache: ModelCache, model: str, version: int | None, digest: str | None, rows: list
+) -> dict:
     """Run rows through a model, answering errors as data so they cross JSON unchanged."""
     try:
-        runtime = cache.get(model, version)
+        runtime = cache.get(model, version, digest)
         probabilities = runtime.predict(np.asarray(rows, dtype=np.float32))
     except ModelserveError as exc:
         return {

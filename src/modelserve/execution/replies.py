@@ -1,0 +1,110 @@
+"""Workers' answers, back to the web process that asked: one reply queue per process, drained
+by one listener thread that heals by itself (``broker.HealingConsumer``).
+
+Workers send each answer to the reply queue the task names, with the task's id as its
+correlation id (Celery's ``rpc://`` backend on their side). Here the listener hands each
+answer to the request waiting for it. Celery's own result consumer is not used: it drains on
+the thread that waits, and once its connection failed while the broker was down it never
+consumed again, so every later request timed out until a restart.
+
+The reply queue is deleted with the listener's connection (``auto_delete``), so when that
+connection fails, the answers still to come cannot arrive: the requests waiting for them are
+answered 504 at once instead of when their timeout runs out. Senders declare the queue before
+every task (``declare``), so the answer to a task sent while the listener reconnects waits in
+the queue until the listener is back.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from concurrent.futures import Future
+from typing import Any
+
+import kombu
+from celery import states
+
+from modelserve.broker import HealingConsumer
+from modelserve.errors import BackendTimeout
+
+# An unused reply queue (its web process gone) is removed after this long.
+REPLY_QUEUE_EXPIRES = 300  # seconds
+
+
+class ReplyListener(HealingConsumer):
+    name = "replies"
+
+    def __init__(self, app):
+        super().__init__(app)
+        name = f"modelserve.replies.{uuid.uuid4().hex}"
+        self.queue = kombu.Queue(
+            name,
+            exchange=kombu.Exchange(""),
+            routing_key=name,
+            durable=False,
+            auto_delete=True,
+            expires=REPLY_QUEUE_EXPIRES,
+        )
+        self._waiting: dict[str, Future] = {}
+        self._lock = threading.Lock()
+        self._last_answer: float | None = None  # time.monotonic() of the latest answer
+
+    def expect(self, task_id: str) -> Future:
+        """A future for the answer to ``task_id``; call before sending the task."""
+        future: Future = Future()
+        with self._lock:
+            self._waiting[task_id] = future
+        return future
+
+    def discard(self, task_id: str) -> None:
+        """Forget ``task_id``: its answer, if it still comes, is dropped."""
+        with self._lock:
+            self._waiting.pop(task_id, None)
+
+    def declare(self, producer: kombu.Producer, retry_policy: dict[str, Any]) -> None:
+        """Make sure the reply queue exists before a task that answers to it is sent.
+
+        Sent without waiting for RabbitMQ's confirmation: a channel's frames are handled in
+        order, so the queue exists before the task is routed, minus a round trip per task.
+        """
+        queue = self.queue(producer.channel)
+        producer.connection.ensure(queue, _declare_without_waiting, **retry_policy)(queue)
+
+    def answered_within(self, seconds: float) -> bool:
+        """Whether some answer (to any task) made the whole trip in the last ``seconds``."""
+        last = self._last_answer
+        return last is not None and time.monotonic() - last <= seconds
+
+    # -- the listener thread -------------------------------------------------------------
+
+    def consumers(self, channel) -> list[kombu.Consumer]:
+        return [
+            kombu.Consumer(
+                channel, [self.queue], callbacks=[self._on_answer], no_ack=True, accept=["json"]
+            )
+        ]
+
+    def _on_answer(self, body: dict, message: kombu.Message) -> None:
+        if body.get("status") not in states.READY_STATES:
+            return  # a progress state; the final one follows
+        task_id = message.properties.get("correlation_id") or body.get("task_id")
+        self._last_answer = time.monotonic()
+        with self._lock:
+            future = self._waiting.pop(task_id, None)
+        if future is not None and not future.done():
+            future.set_result(body)
+
+    def on_lost(self, error: BaseException) -> None:
+        with self._lock:
+            waiting, self._waiting = self._waiting, {}
+        lost = BackendTimeout(
+            f"the connection to the message broker failed before the answer came ({error})"
+        )
+        for future in waiting.values():
+            if not future.done():
+                future.set_exception(lost)
+
+
+def _declare_without_waiting(queue: kombu.Queue) -> None:
+    queue.declare(nowait=True)
