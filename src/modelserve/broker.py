@@ -40,7 +40,8 @@ class HealingConsumer:
         self._thread: threading.Thread | None = None
 
     def consumers(self, channel) -> list[kombu.Consumer]:
-        """The consumers to start on a fresh channel; they declare their queues."""
+        """The consumers to start on a fresh channel; they declare their queues. Their
+        callbacks must not raise: an exception there counts as a lost connection."""
         raise NotImplementedError
 
     def on_connected(self, connection: kombu.Connection, channel) -> None:
@@ -69,31 +70,49 @@ class HealingConsumer:
     def _run(self) -> None:
         failures = 0
         while not self._stopped.is_set():
+            connection = self.app.connection_for_read(heartbeat=HEARTBEAT)
             try:
-                self._consume()
+                self._consume(connection)
             except Exception as exc:  # noqa: BLE001 - any failure: reconnect, never give up
                 was_connected = self.connected.is_set()
                 self.connected.clear()
                 if was_connected:
                     log.warning("%s: lost the broker (%s); reconnecting", self.name, exc)
-                    self.on_lost(exc)
+                    self._lost(exc)
                     failures = 0
                 elif failures == 0:
                     log.warning("%s: cannot reach the broker (%s); retrying", self.name, exc)
                 failures += 1
+            finally:
+                # Dropped, not closed: a graceful close waits for the broker's reply, which
+                # never comes over a stalled connection.
+                connection.collect()
             self._stopped.wait(RETRY_INTERVAL)
 
-    def _consume(self) -> None:
-        with self.app.connection_for_read(heartbeat=HEARTBEAT) as connection:
-            connection.connect()
-            channel = connection.channel()
-            for consumer in self.consumers(channel):
-                consumer.consume()
-            self.on_connected(connection, channel)
-            self.connected.set()
-            log.info("%s: consuming from the broker", self.name)
-            while not self._stopped.is_set():
-                # Nothing arriving within the timeout is no error: time for a heartbeat check.
-                with contextlib.suppress(TimeoutError):
-                    connection.drain_events(timeout=HEARTBEAT / 4)
-                connection.heartbeat_check()
+    def _lost(self, error: BaseException) -> None:
+        try:
+            self.on_lost(error)
+        except Exception:  # a bug there must not end the thread, or nothing reconnects
+            log.exception("%s: on_lost failed", self.name)
+
+    def _consume(self, connection: kombu.Connection) -> None:
+        connection.connect()
+        channel = connection.channel()
+        for consumer in self.consumers(channel):
+            consumer.consume()
+        self.on_connected(connection, channel)
+        self.connected.set()
+        log.info("%s: consuming from the broker", self.name)
+        while not self._stopped.is_set():
+            # Nothing arriving within the timeout is no error: time for a heartbeat check.
+            with contextlib.suppress(TimeoutError):
+                connection.drain_events(timeout=HEARTBEAT / 4)
+            connection.heartbeat_check()
+
+
+def drop_malformed(message: kombu.Message, error: Exception) -> None:
+    """A consumer's ``on_decode_error``: a message that is not what the queue carries is
+    logged and dropped, never taken for a broken connection."""
+    log.warning("dropped a malformed message (%s): %s", message.content_type, error)
+    if not message.acknowledged:
+        message.ack()

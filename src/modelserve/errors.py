@@ -56,8 +56,8 @@ class BackendUnavailable(ModelserveError):
     exit_code = 1
 
 
-class BundleUnavailable(ModelserveError):
-    """A worker node cannot obtain the model version a request names from the web node."""
+class BundleFetchFailed(ModelserveError):
+    """A worker node could not obtain the model version a request names from the web node."""
 
     exit_code = 1
 

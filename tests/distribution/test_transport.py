@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import io
+import logging
 import tarfile
 import time
 import uuid
 
+import kombu
 import pytest
 
 from modelserve.bundles import ModelStore
@@ -14,7 +16,8 @@ from modelserve.bundles.archive import pack
 from modelserve.distribution import server as bundle_server
 from modelserve.distribution.client import fetch_bundle
 from modelserve.distribution.server import BundleServer
-from modelserve.errors import BundleUnavailable, InvalidBundle, ModelNotFound
+from modelserve.distribution.wire import request_queue
+from modelserve.errors import BundleFetchFailed, InvalidBundle, ModelNotFound
 from modelserve.settings import Settings
 from modelserve.worker.app import create_celery
 
@@ -44,10 +47,14 @@ def test_a_worker_gets_the_exact_archive_of_the_web_nodes_version(app, serving, 
     assert archive == pack(serving.bundle("diabetes", 1))
 
 
-def test_large_bundles_travel_in_parts(app, serving, queue, monkeypatch):
+def test_large_bundles_travel_in_parts(app, serving, queue, monkeypatch, caplog):
     monkeypatch.setattr(bundle_server, "PART_BYTES", 1000)
+    caplog.set_level(logging.INFO, logger="modelserve.distribution.server")
     archive = fetch_bundle(app, queue, "diabetes", 1, timeout=5)
-    assert len(archive) > 5 * 1000 and archive == pack(serving.bundle("diabetes", 1))
+    assert archive == pack(serving.bundle("diabetes", 1))
+    parts = -(-len(archive) // 1000)
+    assert parts > 5
+    assert f"sent diabetes version 1 ({len(archive)} bytes in {parts} parts)" in caplog.messages
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
         assert "weights.npz" in tar.getnames()
 
@@ -75,7 +82,7 @@ def test_a_copy_damaged_on_the_web_node_is_refused_at_its_source(app, serving, q
 
 def test_no_web_node_is_reported_after_the_timeout(app, queue):
     started = time.monotonic()
-    with pytest.raises(BundleUnavailable, match="no web node answered within 1 s"):
+    with pytest.raises(BundleFetchFailed, match="no web node answered within 1 s"):
         fetch_bundle(app, queue, "diabetes", 1, timeout=1)
     assert 1 <= time.monotonic() - started < 3
 
@@ -83,7 +90,7 @@ def test_no_web_node_is_reported_after_the_timeout(app, queue):
 def test_an_unreachable_broker_is_reported_at_once(queue):
     dead = create_celery(Settings(broker_url="amqp://guest:guest@127.0.0.1:1//", queue=queue))
     started = time.monotonic()
-    with pytest.raises(BundleUnavailable, match="cannot reach the message broker"):
+    with pytest.raises(BundleFetchFailed, match="cannot reach the message broker"):
         fetch_bundle(dead, queue, "diabetes", 1, timeout=5)
     assert time.monotonic() - started < 3
 
@@ -98,3 +105,33 @@ def test_a_worker_store_fills_from_the_web_node(app, serving, queue, tmp_path):
     wanted = serving.bundle("diabetes", 1)
     runtime = cache.get("diabetes", 1, wanted.digest)
     assert runtime.digest == wanted.digest and worker_store.versions("diabetes") == [1]
+
+
+def test_answers_go_to_a_direct_reply_to_only(app, serving, queue):
+    # A request naming another queue (say, a web process's replies) as its reply-to would
+    # make the server publish bundles there: it is dropped instead.
+    victim = kombu.Queue(f"victim-{queue}", durable=False, auto_delete=False)
+    with kombu.Connection(BROKER) as connection:
+        channel = connection.channel()
+        victim(channel).declare()
+        kombu.Producer(channel).publish(
+            {"model": "diabetes", "version": 1},
+            routing_key=request_queue(queue).name,
+            declare=[request_queue(queue)],
+            reply_to=victim.name,
+            serializer="json",
+        )
+        # Requests are handled in order: once a later one is answered, that one was too.
+        assert fetch_bundle(app, queue, "diabetes", 1, timeout=5)
+        assert channel.queue_declare(victim.name, passive=True).message_count == 0
+        channel.queue_delete(victim.name)
+
+
+@pytest.mark.parametrize(
+    ("body", "kind"), [(b"nonsense", "InvalidInput"), (b'{"model": "x"}', "InvalidInput")]
+)
+def test_malformed_requests_are_refused(app, demo_store, queue, body, kind):
+    server = BundleServer(app, demo_store, queue)
+    with pytest.raises(Exception) as refusal:
+        server._answer(body)
+    assert refusal.value.kind == kind

@@ -88,7 +88,7 @@ def test_an_answer_sent_while_nobody_listens_waits_for_the_listener(celery_env, 
         listener.declare(producer, {})
         app.send_task(
             PREDICT_TASK,
-            args=["diabetes", None, None, [ROW], None],
+            kwargs={"model": "diabetes", "version": None, "digest": None, "rows": [ROW]},
             task_id="early-answer",
             reply_to=listener.queue.name,
             producer=producer,
@@ -159,7 +159,7 @@ def test_no_worker_answers_504_after_the_request_timeout(no_worker_server):
     assert "no worker answered within 1.5 s" in response.json()["error"]
     assert 1.5 <= elapsed < 5
     ready = requests.get(f"{no_worker_server.url}/readyz")
-    assert ready.status_code == 503 and ready.json()["workers"] == "no answer within 2 s"
+    assert ready.status_code == 503 and ready.json()["workers"] == "no answer within 1 s"
     assert requests.get(f"{no_worker_server.url}/v2/health/ready").status_code == 503
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 
 import kombu
@@ -30,9 +31,12 @@ def listener(proxy):
 
 
 def answer(listener: ReplyListener, task_id: str, result) -> None:
-    """What a worker sends back, published straight to the broker (not through the proxy)."""
+    """What a worker sends back, published straight to the broker (not through the proxy),
+    to the queue the sender declared before its task."""
     with kombu.Connection(BROKER) as connection:
-        kombu.Producer(connection.channel()).publish(
+        producer = kombu.Producer(connection.channel())
+        listener.declare(producer, {})
+        producer.publish(
             {"status": "SUCCESS", "result": result, "task_id": task_id},
             routing_key=listener.queue.name,
             correlation_id=task_id,
@@ -59,18 +63,41 @@ def delete_the_reply_queue(listener: ReplyListener) -> None:
 
 
 @pytest.mark.parametrize("fault", ["cut and restored", "reply queue deleted"])
-def test_after_a_fault_waiting_requests_fail_at_once_and_the_listener_heals(listener, proxy, fault):
-    waiting = listener.expect("in-flight")
+def test_after_a_fault_lost_answers_fail_at_once_and_the_listener_heals(listener, proxy, fault):
+    lost = listener.expect("sent-before")
+    listener.sent("sent-before")
+    not_yet_sent = listener.expect("sent-after")
+    started = time.monotonic()
     if fault == "cut and restored":
-        cut_and_restore(proxy)
+        proxy.stop()
+        proxy.start()
     else:
-        delete_the_reply_queue(listener)
+        with kombu.Connection(BROKER) as connection:
+            connection.channel().queue_delete(listener.queue.name)
+    # Its reply queue went away with the consumer: the answer cannot come.
     with pytest.raises(BackendTimeout, match="failed before the answer came"):
-        waiting.result(5)  # at once: the reply queue went away with the consumer
+        lost.result(5)
+    assert time.monotonic() - started < 1
+    # A task sent after the failure declares the queue anew: its answer waits there.
+    listener.sent("sent-after")
+    answer(listener, "sent-after", "kept")
     assert listener.connected.wait(5)
+    assert not_yet_sent.result(5)["result"] == "kept"
     after = listener.expect("after")
     answer(listener, "after", "back")
     assert after.result(5)["result"] == "back"
+
+
+def test_a_malformed_answer_is_dropped_without_harm(listener):
+    waiting = listener.expect("task")
+    listener.sent("task")
+    with kombu.Connection(BROKER) as connection:
+        producer = kombu.Producer(connection.channel())
+        producer.publish([1, 2], routing_key=listener.queue.name, serializer="json")
+        producer.publish(b"\x00", routing_key=listener.queue.name, content_type="x/binary")
+    answer(listener, "task", "fine")
+    assert waiting.result(5)["result"] == "fine"
+    assert listener.connected.is_set()
 
 
 def test_progress_states_do_not_answer(listener):

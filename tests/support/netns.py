@@ -41,6 +41,22 @@ class Host:
                 continue  # gone meanwhile
         return sent
 
+    def partition(self, peer: str, port: int) -> None:
+        """Drop every packet between ``peer`` and this host's ``port``, both ways, as a
+        network that stops carrying them would: no reset, no close, nothing."""
+        rules = (
+            "add table inet partition\n"
+            "add chain inet partition input { type filter hook input priority 0; }\n"
+            "add chain inet partition output { type filter hook output priority 0; }\n"
+            f"add rule inet partition input ip saddr {peer} tcp dport {port} drop\n"
+            f"add rule inet partition output ip daddr {peer} tcp sport {port} drop\n"
+        )
+        subprocess.run([*self.prefix, "nft", "-f", "-"], input=rules, text=True, check=True)
+
+    def heal(self) -> None:
+        """Undo ``partition``."""
+        self.run("nft", "delete", "table", "inet", "partition", check=True)
+
     def delete(self) -> None:
         subprocess.run(["ip", "netns", "del", self.name], capture_output=True)
 

@@ -44,8 +44,8 @@ class TcpProxy:
             conn.close()
 
     def stall(self) -> None:
-        """Carry no more bytes either way, connections staying open: a stalled path. New
-        connections are accepted and stall too."""
+        """Carry no more bytes either way, and no closes: a stalled path. New connections
+        are accepted and stall too."""
         self._flowing.clear()
 
     def resume(self) -> None:
@@ -79,6 +79,9 @@ class TcpProxy:
         except OSError:
             pass
         finally:
+            # A stalled path carries no close either: the other side learns of it only once
+            # the path resumes (or a heartbeat of its own finds the connection dead).
+            self._flowing.wait()
             for s in (source, sink):
                 with contextlib.suppress(OSError):
                     s.shutdown(socket.SHUT_RDWR)

@@ -221,8 +221,12 @@ class ModelStore:
             local = self._matching(name, version, digest)
             if local is not None:  # another process of this node fetched it meanwhile
                 return local
+            # Only the holder of this lock makes these folders: any left here are from a
+            # fetch that died (a worker killed mid-way).
+            for stale in [*folder.glob(".fetching-*"), *folder.glob(".replaced-*")]:
+                shutil.rmtree(stale, ignore_errors=True)
             archive = fetch()
-            staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=folder))
+            staging = Path(tempfile.mkdtemp(prefix=".fetching-", dir=folder))
             try:
                 unpack(archive, staging)
                 where = f"version {version} of {name!r} from the source"
@@ -245,7 +249,7 @@ class ModelStore:
                     target = folder / str(version)
                     if target.exists():
                         # The source's content wins; the old folder goes aside in one rename.
-                        os.rename(target, folder / f".replaced-{version}-{staging.name}")
+                        os.rename(target, folder / f".replaced-{staging.name}")
                     os.rename(staging, target)
                     _fsync_dir(folder)
                 log.info(
@@ -256,7 +260,7 @@ class ModelStore:
                 )
             finally:
                 shutil.rmtree(staging, ignore_errors=True)
-                for replaced in folder.glob(f".replaced-{version}-*"):
+                for replaced in folder.glob(".replaced-*"):
                     shutil.rmtree(replaced, ignore_errors=True)
         return Bundle.open(folder / str(version))
 

@@ -191,12 +191,13 @@ def launch(
             else ""
         )
         click.echo(f"{node.name}  {node.address}  {url}".rstrip())
-        if user_data.broker_url and node.fixed_ip:
+        if user_data.broker_url:
             # The broker is open to the security group's members only, and those rules match
             # the members' fixed addresses: a worker reaches it there, never via a floating IP.
+            where = node.fixed_ip or "<its fixed address>"
             click.echo(
                 f"  workers join with --broker-url "
-                f"{user_data.broker_url.replace('127.0.0.1', node.fixed_ip)}"
+                f"{user_data.broker_url.replace('127.0.0.1', where)}"
             )
     if inventory is not None:
         from modelserve.cloud.inventory import add_to_inventory

@@ -7,20 +7,21 @@ import logging
 
 import kombu
 from celery import Celery
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from modelserve.broker import HealingConsumer
 from modelserve.bundles import ModelStore
 from modelserve.bundles.archive import pack
-from modelserve.distribution.wire import ARCHIVE_TYPE, PART_BYTES, request_queue
+from modelserve.distribution.wire import (
+    ARCHIVE_TYPE,
+    DIRECT_REPLY_TO,
+    PART_BYTES,
+    BundleRequest,
+    request_queue,
+)
 from modelserve.errors import ModelserveError
 
 log = logging.getLogger(__name__)
-
-
-class BundleRequest(BaseModel):
-    model: str
-    version: int
 
 
 class BundleServer(HealingConsumer):
@@ -39,49 +40,54 @@ class BundleServer(HealingConsumer):
         ]
 
     def _on_request(self, message: kombu.Message) -> None:
-        reply_to = message.properties.get("reply_to")
+        reply_to = message.properties.get("reply_to") or ""
         correlation_id = message.properties.get("correlation_id")
+        message.ack()
+        # Answers go to the asker's direct reply-to only: a request cannot make this node
+        # publish bundles into another queue of the deployment (a web process's replies).
+        if not reply_to.startswith(DIRECT_REPLY_TO):
+            log.warning("bundle request without a direct reply-to address: dropped")
+            return
         try:
-            if not reply_to:
-                return  # nobody to answer
-            try:
-                request = BundleRequest.model_validate_json(message.body)
-                # Verified here too: a copy damaged on this disk is refused at its source.
-                archive = pack(self.store.bundle(request.model, request.version))
-            except ValidationError as exc:
-                self._reply_error(reply_to, correlation_id, "InvalidInput", f"bad request: {exc}")
-                return
-            except ModelserveError as exc:
-                log.warning("bundle request refused: %s", exc)
-                # Paths relative to the store: other nodes need not learn this one's layout.
-                error = str(exc).replace(f"{self.store.root}/", "")
-                self._reply_error(reply_to, correlation_id, type(exc).__name__, error)
-                return
-            parts = [archive[i : i + PART_BYTES] for i in range(0, len(archive), PART_BYTES)]
-            for number, part in enumerate(parts):
-                self._producer.publish(
-                    part,
-                    routing_key=reply_to,
-                    correlation_id=correlation_id,
-                    content_type=ARCHIVE_TYPE,
-                    content_encoding="binary",
-                    headers={"part": number, "parts": len(parts)},
-                )
-            log.info(
-                "sent %s version %s (%d bytes) to a worker node",
-                request.model,
-                request.version,
-                len(archive),
+            parts, what = self._answer(message.body)
+        except _Refusal as refusal:
+            log.warning("bundle request refused: %s", refusal.message)
+            parts = [b""]
+            headers = [{"error": refusal.message, "kind": refusal.kind}]
+        except Exception:  # a bug or a disk error: the asker must hear, this thread go on
+            log.exception("bundle request failed")
+            parts = [b""]
+            headers = [{"error": "the web node failed to read the bundle", "kind": "internal"}]
+        else:
+            headers = [{"part": n, "parts": len(parts)} for n in range(len(parts))]
+            log.info("sent %s (%d bytes in %d parts)", what, sum(map(len, parts)), len(parts))
+        for part, header in zip(parts, headers, strict=True):
+            self._producer.publish(
+                part,
+                routing_key=reply_to,
+                correlation_id=correlation_id,
+                content_type=ARCHIVE_TYPE,
+                content_encoding="binary",
+                headers=header,
             )
-        finally:
-            message.ack()
 
-    def _reply_error(self, reply_to: str, correlation_id: str, kind: str, error: str) -> None:
-        self._producer.publish(
-            b"",
-            routing_key=reply_to,
-            correlation_id=correlation_id,
-            content_type=ARCHIVE_TYPE,
-            content_encoding="binary",
-            headers={"error": error, "kind": kind},
-        )
+    def _answer(self, body: bytes) -> tuple[list[bytes], str]:
+        """The archive of the requested version in parts, and what it is."""
+        try:
+            request = BundleRequest.model_validate_json(body)
+            # Verified here too: a copy damaged on this disk is refused at its source.
+            archive = pack(self.store.bundle(request.model, request.version))
+        except ValidationError as exc:
+            raise _Refusal("InvalidInput", f"bad request: {exc.errors()[0]['msg']}") from exc
+        except ModelserveError as exc:
+            # Paths relative to the store: other nodes need not learn this one's layout.
+            message = str(exc).replace(f"{self.store.root}/", "")
+            raise _Refusal(type(exc).__name__, message) from None
+        parts = [archive[i : i + PART_BYTES] for i in range(0, len(archive), PART_BYTES)]
+        return parts, f"{request.model} version {request.version}"
+
+
+class _Refusal(Exception):
+    def __init__(self, kind: str, message: str):
+        super().__init__(message)
+        self.kind, self.message = kind, message

@@ -29,9 +29,11 @@ from modelserve.execution.replies import ReplyListener
 from modelserve.runtime import ModelRuntime
 from modelserve.worker.app import PING_TASK, PREDICT_TASK
 
-# Readiness is a round trip (publish, a worker, the answer) made within this many seconds;
-# with no answer that recent, a ping task is sent and may take this long to come back.
+# Readiness is a round trip (publish, a worker, the answer) made within READINESS_WINDOW
+# seconds; with no answer that recent, a ping task is sent and must come back within
+# PING_TIMEOUT, short enough for a probe with a one-second timeout.
 READINESS_WINDOW = 2.0
+PING_TIMEOUT = 1.0
 log = logging.getLogger(__name__)
 
 # Errors a worker reports by name; anything else arrives as a plain ModelserveError.
@@ -42,7 +44,7 @@ _REMOTE_ERRORS = {
         errors.PayloadTooLarge,
         errors.ModelNotFound,
         errors.InvalidBundle,
-        errors.BundleUnavailable,
+        errors.BundleFetchFailed,
     )
 }
 
@@ -88,10 +90,16 @@ class CeleryExecutor(Executor):
     def _send(self, model: ModelRuntime, batch: np.ndarray) -> Prediction:
         answer = self._call(
             PREDICT_TASK,
-            [model.name, model.version, model.digest, batch.tolist(), time.time()],
+            {
+                "model": model.name,
+                "version": model.version,
+                "digest": model.digest,
+                "rows": batch.tolist(),
+                "sent_at": time.time(),
+            },
             self.timeout,
             # Celery would otherwise build a printable copy of every row for monitoring.
-            argsrepr=f"({model.name!r}, {model.version!r}, <{len(batch)} rows>)",
+            summary=f"{{model: {model.name!r}, version: {model.version}, rows: {len(batch)}}}",
         )
         if "error" in answer:
             raise _remote_error(answer["error"])
@@ -102,8 +110,9 @@ class CeleryExecutor(Executor):
             queue_wait=answer.get("queue_wait"),
         )
 
-    def _call(self, task: str, args: list, timeout: float, argsrepr: str = "") -> Any:
-        """Send ``task`` and wait up to ``timeout`` seconds for its answer."""
+    def _call(self, task: str, kwargs: dict, timeout: float, summary: str | None = None) -> Any:
+        """Send ``task`` and wait up to ``timeout`` seconds for its answer; ``summary`` is
+        what Celery shows of the arguments."""
         self.replies.start()
         task_id = str(uuid.uuid4())
         answer = self.replies.expect(task_id)
@@ -113,16 +122,17 @@ class CeleryExecutor(Executor):
                     self.replies.declare(producer, self._retry_policy)
                     self.app.send_task(
                         task,
-                        args=args,
+                        kwargs=kwargs,
                         task_id=task_id,
                         reply_to=self.replies.queue.name,
                         expires=timeout,
                         producer=producer,
-                        argsrepr=argsrepr or None,
-                        kwargsrepr="{}",
+                        argsrepr="()",
+                        kwargsrepr=summary,
                     )
             except self._broker_errors as exc:
                 raise BackendUnavailable(f"the message broker is unreachable: {exc}") from exc
+            self.replies.sent(task_id)
             try:
                 meta = answer.result(timeout)
             except FutureTimeout:
@@ -146,13 +156,13 @@ class CeleryExecutor(Executor):
         self.replies.start()
         # Answers come back through the listener: no round trip while it reconnects. The
         # first probe gives it time to connect once.
-        if not self.replies.connected.wait(READINESS_WINDOW if first else 0):
+        if not self.replies.connected.wait(PING_TIMEOUT if first else 0):
             return Readiness(False, {"round_trip": "failed", "broker": "unreachable"})
         if self.replies.answered_within(READINESS_WINDOW):
             return Readiness(True, {"round_trip": "answered", "broker": "reachable"})
         started = time.monotonic()
         try:
-            answer = self._call(PING_TASK, [], READINESS_WINDOW)
+            answer = self._call(PING_TASK, {}, PING_TIMEOUT)
         except BackendUnavailable as exc:
             log.warning("readiness: %s", exc)
             return Readiness(False, {"round_trip": "failed", "broker": "unreachable"})
@@ -163,7 +173,7 @@ class CeleryExecutor(Executor):
                 {
                     "round_trip": "failed",
                     "broker": "reachable",
-                    "workers": f"no answer within {READINESS_WINDOW:g} s",
+                    "workers": f"no answer within {PING_TIMEOUT:g} s",
                 },
             )
         took = (time.monotonic() - started) * 1000

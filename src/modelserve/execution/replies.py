@@ -8,10 +8,12 @@ the thread that waits, and once its connection failed while the broker was down 
 consumed again, so every later request timed out until a restart.
 
 The reply queue is deleted with the listener's connection (``auto_delete``), so when that
-connection fails, the answers still to come cannot arrive: the requests waiting for them are
-answered 504 at once instead of when their timeout runs out. Senders declare the queue before
-every task (``declare``), so the answer to a task sent while the listener reconnects waits in
-the queue until the listener is back.
+connection fails, the answers to tasks sent over its lifetime cannot arrive: the requests
+waiting for them are answered 504 at once instead of when their timeout runs out. Senders
+declare the queue before every task (``declare``), so the answer to a task sent after the
+failure, while the listener reconnects, waits in the queue until the listener is back: such a
+request keeps waiting. Answers are acknowledged one by one, so an answer delivered to a
+consumer the broker has not yet noticed is dead goes back to the queue, not to waste.
 """
 
 from __future__ import annotations
@@ -20,16 +22,23 @@ import threading
 import time
 import uuid
 from concurrent.futures import Future
+from dataclasses import dataclass, field
 from typing import Any
 
 import kombu
 from celery import states
 
-from modelserve.broker import HealingConsumer
+from modelserve.broker import HealingConsumer, drop_malformed
 from modelserve.errors import BackendTimeout
 
 # An unused reply queue (its web process gone) is removed after this long.
 REPLY_QUEUE_EXPIRES = 300  # seconds
+
+
+@dataclass
+class _Waiter:
+    future: Future = field(default_factory=Future)
+    sent_in: int | None = None  # the listener's connection (epoch) when the task left
 
 
 class ReplyListener(HealingConsumer):
@@ -46,16 +55,25 @@ class ReplyListener(HealingConsumer):
             auto_delete=True,
             expires=REPLY_QUEUE_EXPIRES,
         )
-        self._waiting: dict[str, Future] = {}
+        self._waiting: dict[str, _Waiter] = {}
         self._lock = threading.Lock()
+        self._epoch = 0  # counts the listener's lost connections
         self._last_answer: float | None = None  # time.monotonic() of the latest answer
 
     def expect(self, task_id: str) -> Future:
         """A future for the answer to ``task_id``; call before sending the task."""
-        future: Future = Future()
+        waiter = _Waiter()
         with self._lock:
-            self._waiting[task_id] = future
-        return future
+            self._waiting[task_id] = waiter
+        return waiter.future
+
+    def sent(self, task_id: str) -> None:
+        """``task_id`` has left: if the listener's connection fails from now on, the answer
+        is lost with it."""
+        with self._lock:
+            waiter = self._waiting.get(task_id)
+            if waiter is not None:
+                waiter.sent_in = self._epoch
 
     def discard(self, task_id: str) -> None:
         """Forget ``task_id``: its answer, if it still comes, is dropped."""
@@ -81,29 +99,41 @@ class ReplyListener(HealingConsumer):
     def consumers(self, channel) -> list[kombu.Consumer]:
         return [
             kombu.Consumer(
-                channel, [self.queue], callbacks=[self._on_answer], no_ack=True, accept=["json"]
+                channel,
+                [self.queue],
+                callbacks=[self._on_answer],
+                accept=["json"],
+                on_decode_error=drop_malformed,
             )
         ]
 
-    def _on_answer(self, body: dict, message: kombu.Message) -> None:
-        if body.get("status") not in states.READY_STATES:
-            return  # a progress state; the final one follows
+    def _on_answer(self, body: Any, message: kombu.Message) -> None:
+        message.ack()
+        if not isinstance(body, dict) or body.get("status") not in states.READY_STATES:
+            return  # a progress state (the final one follows), or not an answer at all
         task_id = message.properties.get("correlation_id") or body.get("task_id")
         self._last_answer = time.monotonic()
         with self._lock:
-            future = self._waiting.pop(task_id, None)
-        if future is not None and not future.done():
-            future.set_result(body)
+            waiter = self._waiting.pop(task_id, None)
+        if waiter is not None and not waiter.future.done():
+            waiter.future.set_result(body)
 
     def on_lost(self, error: BaseException) -> None:
         with self._lock:
-            waiting, self._waiting = self._waiting, {}
-        lost = BackendTimeout(
+            lost_epoch, self._epoch = self._epoch, self._epoch + 1
+            lost = {
+                task_id: waiter
+                for task_id, waiter in self._waiting.items()
+                if waiter.sent_in == lost_epoch
+            }
+            for task_id in lost:
+                del self._waiting[task_id]
+        failure = BackendTimeout(
             f"the connection to the message broker failed before the answer came ({error})"
         )
-        for future in waiting.values():
-            if not future.done():
-                future.set_exception(lost)
+        for waiter in lost.values():
+            if not waiter.future.done():
+                waiter.future.set_exception(failure)
 
 
 def _declare_without_waiting(queue: kombu.Queue) -> None:

@@ -21,7 +21,7 @@ STATUS = {
     errors.ModelNotFound: 404,
     errors.StoreConflict: 409,
     errors.InvalidBundle: 503,
-    errors.BundleUnavailable: 503,
+    errors.BundleFetchFailed: 503,
     errors.BackendUnavailable: 503,
     errors.BackendFailed: 502,
     errors.BackendTimeout: 504,

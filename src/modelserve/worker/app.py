@@ -50,7 +50,7 @@ log = logging.getLogger(__name__)
 def celery_config(settings: Settings) -> dict[str, Any]:
     return {
         "broker_url": str(settings.broker_url),
-        "result_backend": "modelserve.worker.backend:ReplyBackend",
+        "result_backend": "modelserve.worker.backend:WorkerResultBackend",
         "result_persistent": False,
         "task_serializer": "json",
         "result_serializer": "json",
@@ -63,6 +63,11 @@ def celery_config(settings: Settings) -> dict[str, Any]:
         "broker_connection_timeout": 2,
         "broker_connection_retry_on_startup": True,
         "broker_heartbeat": 10,
+        "broker_connection_max_retries": None,  # a worker waits for its broker forever
+        # After a network fault the worker may reconnect before RabbitMQ has noticed that its
+        # old connection is dead; an exclusive control queue would still belong to that one,
+        # and Celery gives up for good on the refusal (RESOURCE_LOCKED).
+        "control_queue_exclusive": False,
         "worker_consumer": "modelserve.worker.consumer:Consumer",
         # A publish that cannot reach the broker fails fast: the request answers 503.
         "task_publish_retry_policy": {
@@ -134,9 +139,16 @@ def _ready(sender=None, **_: Any) -> None:
 
 
 def predict(
-    model: str, version: int | None, digest: str | None, rows: list, sent_at: float | None = None
+    *,
+    model: str,
+    version: int | None,
+    digest: str | None,
+    rows: list,
+    sent_at: float | None = None,
 ) -> dict:
-    """The task: thin on purpose, the work is in :func:`run_prediction`."""
+    """The task: thin on purpose, the work is in :func:`run_prediction`. Its arguments go by
+    name, so a web process and a worker of different releases fail loudly (the worker
+    answers with the TypeError), never by reading one argument as another."""
     started = time.time()
     answer = run_prediction(model_cache(), model, version, digest, rows)
     if sent_at is not None:

@@ -12,6 +12,8 @@ from __future__ import annotations
 from celery.backends.rpc import RPCBackend
 
 
-class ReplyBackend(RPCBackend):
+class WorkerResultBackend(RPCBackend):
+    """Celery's ``rpc://``; web processes receive with ``execution.replies.ReplyListener``."""
+
     def on_task_call(self, producer, task_id):
         """The sender declared its reply queue already (``ReplyListener.declare``)."""

@@ -1,5 +1,7 @@
-"""A RabbitMQ that comes back empty (its data lost, as a container recreated without its
-volume): no task queue, no reply queue, the deployment's user made anew from its settings."""
+"""Faults a proxy cannot play, on hosts of their own: a network that silently drops every
+packet between a worker host and the broker, and a RabbitMQ that comes back empty (its data
+lost, as a container recreated without its volume): no task queue, no reply queue, the
+deployment's user made anew from its settings."""
 
 from __future__ import annotations
 
@@ -23,15 +25,15 @@ from tests.support.traffic import Outcome, TrafficProcess, phase, table
 
 @pytest.fixture
 def hosts():
-    hosts = lan("node", "client")
-    yield hosts[:2]
+    hosts = lan("node", "worker", "client")
+    yield hosts[:3]
     for host in hosts:
         host.signal(signal.SIGKILL)
         host.delete()
 
 
-def test_a_broker_that_comes_back_empty_is_used_again_within_5_s(hosts, tmp_path, pima_csv):
-    node, client = hosts
+def test_a_partition_and_an_empty_broker_heal_within_5_s(hosts, tmp_path, pima_csv):
+    node, worker_host, client = hosts
     rows = read_csv(pima_csv).features[:100].tolist()
     (tmp_path / "rows.json").write_text(json.dumps(rows))
     store = ModelStore(tmp_path / "store")
@@ -43,13 +45,21 @@ def test_a_broker_that_comes_back_empty_is_used_again_within_5_s(hosts, tmp_path
 
     broker = RabbitNode(node, tmp_path / "rabbitmq")
     broker.start()
-    env = {
-        "MODELSERVE_STORE": str(store.root),
-        "MODELSERVE_BROKER_URL": broker.url("127.0.0.1"),
-        "MODELSERVE_REQUEST_TIMEOUT": "5",
-    }
-    worker = Worker(env, concurrency=2, prefix=node.prefix)
-    server = Process(["serve", "--host", node.address, "--workers", "2"], env, prefix=node.prefix)
+    env = {"MODELSERVE_STORE": str(store.root), "MODELSERVE_REQUEST_TIMEOUT": "3"}
+    server = Process(
+        ["serve", "--host", node.address, "--workers", "2"],
+        {**env, "MODELSERVE_BROKER_URL": broker.url("127.0.0.1")},
+        prefix=node.prefix,
+    )
+    worker = Worker(
+        {
+            **env,
+            "MODELSERVE_STORE": str(tmp_path / "worker-store"),
+            "MODELSERVE_BROKER_URL": broker.url(node.address),
+        },
+        concurrency=2,
+        prefix=worker_host.prefix,
+    )
     server.log.wait_for("serving on", count=2)
     traffic = TrafficProcess(
         client.prefix, f"http://{node.address}:5100", tmp_path / "rows.json", 4, timeout=30
@@ -57,6 +67,14 @@ def test_a_broker_that_comes_back_empty_is_used_again_within_5_s(hosts, tmp_path
     try:
         started = time.monotonic()
         traffic.wait_for_answers(started, 20)
+
+        cut = time.monotonic()
+        node.partition(worker_host.address, 5672)
+        time.sleep(8)  # the partition itself, not a wait for anything
+        node.heal()
+        healed = time.monotonic()
+        traffic.wait_for_answers(healed + 5, 20)
+
         down = time.monotonic()
         broker.stop()
         shutil.rmtree(tmp_path / "rabbitmq" / "data")
@@ -70,10 +88,14 @@ def test_a_broker_that_comes_back_empty_is_used_again_within_5_s(hosts, tmp_path
         worker.stop()
         broker.stop()
     phases = [
-        phase("steady", outcomes, started, down, started, is_right),
+        phase("steady", outcomes, started, cut, started, is_right),
+        phase("worker host partitioned 8 s", outcomes, cut, down, healed, is_right),
         phase("RabbitMQ back empty", outcomes, down, ended + 60, up, is_right),
     ]
     print(f"\n{table(phases)}")
     for result in phases:
         assert result.wrong == result.lost == result.other == 0, result
         assert result.steady_after is not None and result.steady_after <= 5, result
+    # Cut off from its worker, the web host answered 504 after the request timeout.
+    partitioned = [o for o in outcomes if cut + 1 <= o.sent < healed - 4]
+    assert partitioned and {o.status for o in partitioned} == {504}
