@@ -6,7 +6,7 @@ SERVE_STAMP := $(VENV)/.installed-serve
 
 BASE_IMAGE ?= modelserve/debian:bookworm
 
-.PHONY: serve test lint bench soak clean wheels images test-containers
+.PHONY: serve test test-pythons lint bench soak clean wheels images test-containers
 
 # The serving install: no TensorFlow, a few seconds.
 $(SERVE_STAMP): pyproject.toml
@@ -27,6 +27,26 @@ $(STAMP): pyproject.toml
 
 test: lint
 	$(BIN)/pytest $(PYTEST_ARGS)
+	$(MAKE) test-pythons
+
+# The serving path on the oldest and the newest Python of the supported images (Ubuntu 22.04's
+# 3.10, Debian 13's 3.13), each in a serving-only environment (no TensorFlow).
+COMPAT_PYTHONS ?= 3.10 3.13
+COMPAT_TESTS := tests/bundles tests/runtime tests/protocol tests/batching tests/datasets \
+	tests/worker tests/web tests/cli/test_serve.py tests/execution/test_celery_mode.py \
+	tests/execution/test_replies.py tests/distribution/test_transport.py \
+	tests/distribution/test_served.py
+test-pythons:
+	@for version in $(COMPAT_PYTHONS); do \
+	  python=$$(.ci/find-python $$version) || exit 1; \
+	  venv=.venv-$$version; \
+	  test -x $$venv/bin/python || $$python -m venv $$venv || exit 1; \
+	  test $$venv/.installed -nt pyproject.toml || \
+	    { $$venv/bin/pip install --quiet -e '.[test-serving]' && touch $$venv/.installed; } || exit 1; \
+	  echo "Python $$version: $$($$venv/bin/python -V)"; \
+	  $$venv/bin/pytest -q -m 'not train' -p no:cacheprovider \
+	    -o 'filterwarnings=error::pytest.PytestUnraisableExceptionWarning' $(COMPAT_TESTS) || exit 1; \
+	done
 
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
@@ -62,4 +82,4 @@ test-containers: images
 	$(BIN)/pytest -m containers $(PYTEST_ARGS)
 
 clean:
-	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache
+	rm -rf $(VENV) .venv-3.* build dist src/*.egg-info .pytest_cache

@@ -10,6 +10,7 @@ from modelserve.errors import InvalidInput
 from modelserve.runtime import KerasRuntime, NumpyRuntime, load_runtime
 
 
+@pytest.mark.train
 def test_fast_runtime_equals_keras_on_every_row(demo_store, pima_csv):
     features = read_csv(pima_csv).features
     bundle = demo_store.bundle("diabetes")
@@ -20,6 +21,7 @@ def test_fast_runtime_equals_keras_on_every_row(demo_store, pima_csv):
     np.testing.assert_allclose(fast, reference, rtol=0, atol=1e-5)
 
 
+@pytest.mark.train
 def test_fast_runtime_equals_keras_on_extreme_inputs(demo_store):
     # Large values drive the sigmoid to its limits, where a naive exp() overflows.
     rng = np.random.default_rng(0)

@@ -28,7 +28,7 @@ import re
 import shutil
 import tempfile
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Literal
 
@@ -294,7 +294,7 @@ class ModelStore:
         os.replace(tmp, folder / POINTER_FILE)
         _fsync_dir(folder)
         entry = HistoryEntry(
-            time=datetime.now(UTC),
+            time=datetime.now(timezone.utc),
             model=name,
             action=action,
             from_version=old.version if old else None,

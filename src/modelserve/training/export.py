@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -34,7 +34,7 @@ def export_bundle(
     metadata = BundleMetadata(
         name=name,
         version=1,
-        created=datetime.now(UTC),
+        created=datetime.now(timezone.utc),
         features=[Feature(name=n) for n in feature_names],
         output={"threshold": threshold},
         normalisation=normalisation,
