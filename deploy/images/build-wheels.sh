@@ -29,7 +29,7 @@ kinds=(serving)
 [ "$train" = "--train" ] && kinds+=(training)
 for kind in "${kinds[@]}"; do
   flag=$([ "$kind" = training ] && echo True || echo False)
-  "$python" -c "from modelserve.cloud.render import pinned_constraints as p; \
+  "$python" -c "from modelserve.cloud.software import installed_versions as p; \
 print(p(train=$flag), end='')" > "$out/constraints-$kind.txt"
   grep -v '^#' "$out/constraints-$kind.txt" > "$out/.requirements-$kind.txt"
   "$python" -m pip download --quiet --disable-pip-version-check --only-binary=:all: \

@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Builds a Debian 12 (bookworm) root filesystem with systemd and cloud-init, as a bare cloud
-# image has them, without any image registry: debootstrap, then apt inside the new tree.
+# Builds a Debian 12 (bookworm) root filesystem as a stock cloud image has it (systemd,
+# cloud-init, python3, OpenSSH, sudo) without any image registry: debootstrap, then apt
+# inside the new tree.
 #
 #   deploy/rootfs/build-debian-rootfs.sh TARGET [EXTRA_PACKAGE...]
 #
-# Extra packages are installed too (e.g. what a role's user-data would install, for a node
-# that has no apt mirror). Needs root, debootstrap and systemd-nspawn (systemd-container).
+# Extra packages are installed too. Needs root, debootstrap and systemd-nspawn
+# (systemd-container).
 set -euo pipefail
 target=${1:?usage: $0 TARGET [EXTRA_PACKAGE...]}
 shift
@@ -19,7 +20,7 @@ chmod +x "$target/usr/sbin/policy-rc.d"
 systemd-nspawn --quiet --register=no --keep-unit -D "$target" \
   env DEBIAN_FRONTEND=noninteractive sh -c \
   "apt-get update -q && apt-get install -y -q --no-install-recommends \
-     cloud-init python3 curl iproute2 sudo $* && apt-get clean"
+     cloud-init python3 openssh-server iproute2 sudo $* && apt-get clean"
 rm "$target/usr/sbin/policy-rc.d"
 # Each boot gets a fresh identity, as a new instance would.
 : > "$target/etc/machine-id"

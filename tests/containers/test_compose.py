@@ -4,6 +4,7 @@ workers 1 -> 3 -> 1 while clients keep predicting."""
 import json
 import socket
 import subprocess
+import time
 import uuid
 from pathlib import Path
 
@@ -107,3 +108,18 @@ def test_stack_serves_and_scales_workers_without_losing_a_request(stack):
         load.wait_for_more(20)
     statuses = [a.status for a in load.all]
     assert len(statuses) > 100 and set(statuses) == {200}
+
+
+def test_recreated_broker_keeps_its_node_database(stack):
+    compose, url, _ = stack
+    compose("up", "-d", "--wait", "--force-recreate", "--no-deps", "rabbitmq")
+    # One node database, under the fixed hostname: the recreated container found it again.
+    databases = compose("exec", "-T", "rabbitmq", "ls", "/var/lib/rabbitmq/mnesia").stdout.split()
+    assert databases and all(name.startswith("rabbit@rabbitmq") for name in databases), databases
+    # Web and workers reconnect by themselves.
+    deadline = time.monotonic() + 60
+    while requests.get(f"{url}/readyz").status_code != 200:
+        assert time.monotonic() < deadline, "not ready again within 60 s"
+        time.sleep(0.5)
+    response = requests.post(f"{url}/v1/models/diabetes:predict", json={"instances": [ROW]})
+    assert response.status_code == 200

@@ -1,8 +1,10 @@
 """The Ansible playbooks, run for real: a production and a development server, each a booted
 Debian with sshd and its own address, configured over SSH from a controller in a third
 network namespace. Afterwards production serves a correct prediction, and the development
-server trains a model and pushes it live through the gates."""
+server trains a model and pushes it live through the gates. Both production modes: native
+(the venv) and docker (the serving image, on a Docker engine)."""
 
+import contextlib
 import json
 import os
 import re
@@ -12,13 +14,18 @@ from pathlib import Path
 
 import pytest
 
+from modelserve.cloud.software import installed_versions, own_wheel
+from tests.support.engine import docker_engine, no_engine, use_outside_engine
+from tests.support.mirrors import wheel_mirror
 from tests.support.netns import lan
-from tests.support.node import Node, base_rootfs, wheel_mirror
+from tests.support.node import Node, base_rootfs
 
 ROOT = Path(__file__).resolve().parents[2]
 ANSIBLE = ROOT / "deploy" / "ansible"
 # What the roles install with apt, baked in: these hosts reach no Debian mirror.
-HOST_PACKAGES = ("openssh-server", "python3-venv", "python3-apt", "rabbitmq-server", "git")
+HOST_PACKAGES = (
+    "openssh-server", "python3-venv", "python3-apt", "rabbitmq-server", "git", "docker.io",
+)  # fmt: skip
 ROW = [6, 148, 72, 35, 0, 33.6, 0.627, 50]
 
 
@@ -38,9 +45,26 @@ def keys(tmp_path):
     return tmp_path / "ansible"
 
 
+@pytest.fixture(params=["native", "docker"])
+def mode(request):
+    return request.param
+
+
 @pytest.fixture
-def servers(network, keys, tmp_path):
-    """prod and dev booted; root accepts the controller's key (cloud-init puts it there)."""
+def images(mode, tmp_path):
+    """Docker mode: the serving image, saved on the controller as the role expects it."""
+    if mode != "docker":
+        return None
+    subprocess.run(["make", "images"], cwd=ROOT, check=True, capture_output=True)
+    archive = tmp_path / "images.tar"
+    subprocess.run(["docker", "save", "-o", str(archive), "modelserve/serving:latest"], check=True)
+    return archive
+
+
+@pytest.fixture
+def servers(network, keys, mode, tmp_path):
+    """prod and dev booted; root accepts the controller's key (cloud-init puts it there).
+    In docker mode, prod's Docker engine runs the containers (tests.support.engine)."""
     _, prod, dev = network
     rootfs = base_rootfs(HOST_PACKAGES)
     user_data = (
@@ -48,23 +72,34 @@ def servers(network, keys, tmp_path):
         f"  - {keys.with_suffix('.pub').read_text().strip()}\n"
         "final_message: host ready\n"
     )
-    nodes = [Node(rootfs, host, tmp_path / host.name, user_data) for host in (prod, dev)]
-    try:
+    with contextlib.ExitStack() as stack:
+        prod_options = {"prepare": no_engine}
+        if mode == "docker":
+            store = tmp_path / "prod-store"
+            store.mkdir()
+            binds = stack.enter_context(
+                docker_engine(prod, tmp_path / "engine", {"/var/lib/modelserve": store})
+            )
+            prod_options = {"binds": binds, "prepare": use_outside_engine}
+        nodes = [
+            Node(rootfs, prod, tmp_path / "prod", user_data, **prod_options),
+            Node(rootfs, dev, tmp_path / "dev", user_data, prepare=no_engine),
+        ]
+        for node in nodes:
+            stack.callback(node.stop)
         for node in nodes:
             node.console.log.wait_for("host ready", timeout=300)
             node.console.log.wait_for(r"Started ssh\.service|Started.*OpenBSD Secure Shell")
         yield nodes
-    finally:
-        for node in nodes:
-            node.stop()
 
 
 @pytest.fixture
 def wheels(network):
     ctl = network[0]
-    from modelserve.cloud.render import pinned_constraints
-
-    with wheel_mirror(ctl, pinned_constraints(train=True), train=True) as url:
+    # Built here, where pip reaches its build tools; the playbook's `modelserve cloud wheel`
+    # on the controller (inside the test network) takes it from the cache.
+    own_wheel()
+    with wheel_mirror(ctl, installed_versions(train=True), train=True) as url:
         yield url
 
 
@@ -96,7 +131,9 @@ def recap(output: str) -> dict[str, dict[str, int]]:
     return {host: {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", rest)} for host, rest in lines}
 
 
-def test_playbooks_configure_prod_and_dev_idempotently(network, servers, wheels, keys, tmp_path):
+def test_playbooks_configure_prod_and_dev_idempotently(
+    network, servers, wheels, keys, mode, images, tmp_path
+):
     ctl, prod, dev = network
     inventory = tmp_path / "inventory.ini"
     inventory.write_text(
@@ -110,6 +147,7 @@ def test_playbooks_configure_prod_and_dev_idempotently(network, servers, wheels,
         "modelserve_api_token: ''\n"
         f"modelserve_wheels_url: {wheels}\n"
         "modelserve_apt_update: false\n"
+        f"modelserve_mode: {mode}\n" + (f"modelserve_images_archive: {images}\n" if images else "")
     )
     known_hosts = tmp_path / "known_hosts"
 
@@ -138,6 +176,10 @@ def test_playbooks_configure_prod_and_dev_idempotently(network, servers, wheels,
         url,
     )
     assert "X-Model-Version: 1" in answer.stdout and '"predictions"' in answer.stdout
+    if mode == "docker":
+        running = servers[0].run("docker", "ps", "--format", "{{.Names}} {{.Image}}").stdout
+        assert "modelserve-web modelserve/serving:latest" in running, running
+        assert "modelserve-worker modelserve/serving:latest" in running, running
 
     ssh = [
         "ssh",

@@ -7,9 +7,6 @@ import hashlib
 import os
 import shutil
 import subprocess
-import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 from tests.support.netns import Host
@@ -37,7 +34,19 @@ def base_rootfs(extra_packages: tuple[str, ...]) -> Path:
 class Node:
     """Boots ``rootfs`` (through an overlay, leaving the cache untouched) in ``host``."""
 
-    def __init__(self, rootfs: Path, host: Host, workdir: Path, user_data: str):
+    def __init__(
+        self,
+        rootfs: Path,
+        host: Host,
+        workdir: Path,
+        user_data: str,
+        files: dict[str, str] | None = None,
+        binds: dict[str, Path] | None = None,
+        prepare=lambda node: None,
+    ):
+        """``files`` are written into the image before it boots (e.g. its apt sources), then
+        ``prepare(node)`` runs; ``binds`` maps paths in the node to folders here."""
+        self.host = host
         self.workdir = workdir
         self.merged = workdir / "merged"
         for name in ("upper", "work", "merged"):
@@ -54,6 +63,9 @@ class Node:
             ],
             check=True,
         )
+        for path, text in (files or {}).items():
+            self.write(path, text)
+        prepare(self)
         seed = self.merged / "var/lib/cloud/seed/nocloud"
         seed.mkdir(parents=True)
         (seed / "user-data").write_text(user_data)
@@ -66,7 +78,10 @@ class Node:
                 "--register=no",
                 "--keep-unit",
                 f"--network-namespace-path=/run/netns/{host.name}",
+                # Its own network namespace, which root on a VM may configure (nftables).
+                "--capability=CAP_NET_ADMIN",
                 "--console=read-only",
+                *(f"--bind={source}:{path}" for path, source in (binds or {}).items()),
             ],
             {"SYSTEMD_COLORS": "0"},
             command=["systemd-nspawn"],
@@ -81,47 +96,25 @@ class Node:
     def read(self, path: str) -> str:
         return (self.merged / path.lstrip("/")).read_text(errors="replace")
 
+    def mode(self, path: str) -> str:
+        return oct((self.merged / path.lstrip("/")).stat().st_mode & 0o777)
+
+    def run(self, *command: str, timeout: float = 300) -> subprocess.CompletedProcess:
+        """``command`` inside the running node, as root (through its init's namespaces)."""
+        init = min(
+            pid
+            for pid in map(int, subprocess.run(
+                ["ip", "netns", "pids", self.host.name], capture_output=True, text=True
+            ).stdout.split())
+            if Path(f"/proc/{pid}/comm").read_text().strip() == "systemd"
+        )  # fmt: skip
+        return subprocess.run(
+            ["nsenter", "-t", str(init), "-m", "-u", "-i", "-n", "-p", *command],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+
     def stop(self) -> None:
         self.console.stop(timeout=60)
         subprocess.run(["umount", "-l", str(self.merged)], check=False)
-
-
-def wheelhouse(constraints: str, train: bool = False) -> Path:
-    """modelserve's wheel and every pinned dependency (deploy/images/build-wheels.sh); the
-    dependencies are downloaded once per constraint set, modelserve is built every time."""
-    folder = CACHE / f"wheels-{hashlib.sha256(constraints.encode()).hexdigest()[:12]}"
-    subprocess.run(
-        [
-            str(ROOT / "deploy" / "images" / "build-wheels.sh"),
-            str(folder),
-            *(["--train"] if train else []),
-        ],
-        check=True,
-        capture_output=True,
-        env={**os.environ, "PYTHON": sys.executable},
-    )
-    return folder
-
-
-@contextmanager
-def wheel_mirror(host: Host, constraints: str, train: bool = False) -> Iterator[str]:
-    """The wheelhouse served over HTTP from ``host``, for nodes that have no package index."""
-    server = Process(
-        [
-            "-m",
-            "http.server",
-            "8000",
-            "--bind",
-            host.address,
-            "--directory",
-            str(wheelhouse(constraints, train)),
-        ],
-        {},
-        prefix=host.prefix,
-        command=[sys.executable],
-    )
-    try:
-        server.log.wait_for("Serving HTTP")
-        yield f"http://{host.address}:8000/"
-    finally:
-        server.stop()

@@ -2,7 +2,8 @@
 openstacksdk the way openstacksdk's own tests do: requests-mock at the HTTP layer, with
 openstacksdk's catalog fixture (``openstack.fixture.connection``), its discovery documents
 and its resource fakes (``openstack.tests.unit.cloud.fakes``). Unlike those scripted tests,
-it keeps state: servers build then go ACTIVE (or ERROR), quotas run out, rules accumulate."""
+it keeps state: servers build then go ACTIVE (or ERROR), quotas run out, rules accumulate,
+and a server's console shows what its bootstrap would print (``console_script``)."""
 
 from __future__ import annotations
 
@@ -47,9 +48,15 @@ class FakeOpenStack:
         self.ports: dict[str, dict] = {}
         self.floating_ips: dict[str, dict] = {}
         self.user_data: dict[str, str] = {}
+        self.keypairs = {"mine": {"name": "mine", "public_key": "ssh-ed25519 AAAA", "type": "ssh"}}
         self.instance_quota = 10
         self.polls_to_active = 2
         self.fail_builds_with: str | None = None  # a fault message: servers go to ERROR
+        self.ports_for_servers = True  # False: servers come up without a network port
+        # What an ACTIVE server's console shows after a few reads: "ready", "failed",
+        # "silent" (nothing from the bootstrap), or "interrupt" (the user presses Ctrl-C).
+        self.console_script = "ready"
+        self.console_reads: dict[str, int] = {}
         self.unknown_requests: list[str] = []
 
     # -- wiring ----------------------------------------------------------------------------
@@ -99,6 +106,9 @@ class FakeOpenStack:
             ("GET", compute, "/v2.1/servers/detail", self._list_servers),
             ("GET", compute, "/v2.1/servers/([^/]+)", self._get_server),
             ("DELETE", compute, "/v2.1/servers/([^/]+)", self._delete_server),
+            ("POST", compute, "/v2.1/servers/([^/]+)/action", self._server_action),
+            ("GET", compute, "/v2.1/os-keypairs", self._list_keypairs),
+            ("GET", compute, "/v2.1/os-keypairs/([^/]+)", self._get_keypair),
             ("GET", image, "/", self._glance_discovery),
             ("GET", image, "/v2/images", self._list_images),
             ("GET", image, "/v2/images/([^/]+)", self._get_image),
@@ -110,6 +120,8 @@ class FakeOpenStack:
             ("POST", network, "/v2.0/security-groups", self._create_group),
             ("GET", network, "/v2.0/security-group-rules", self._list_rules),
             ("POST", network, "/v2.0/security-group-rules", self._create_rule),
+            ("DELETE", network, "/v2.0/security-group-rules/([^/]+)", self._delete_rule),
+            ("DELETE", network, "/v2.0/security-groups/([^/]+)", self._delete_group),
             ("GET", network, "/v2.0/ports", self._list_ports),
             ("GET", network, "/v2.0/floatingips", self._list_fips),
             ("POST", network, "/v2.0/floatingips", self._create_fip),
@@ -190,14 +202,15 @@ class FakeOpenStack:
         server["_polls"] = 0
         self.servers[server_id] = server
         self.user_data[server_id] = spec.get("user_data", "")
-        port_id = str(uuid.uuid4())
-        self.ports[port_id] = {
-            "id": port_id,
-            "device_id": server_id,
-            "network_id": network_id,
-            "fixed_ips": [{"ip_address": address}],
-            "status": "ACTIVE",
-        }
+        if self.ports_for_servers:
+            port_id = str(uuid.uuid4())
+            self.ports[port_id] = {
+                "id": port_id,
+                "device_id": server_id,
+                "network_id": network_id,
+                "fixed_ips": [{"ip_address": address}],
+                "status": "ACTIVE",
+            }
         context.status_code = 202
         return {"server": {"id": server_id, "links": [], "adminPass": "x"}}
 
@@ -233,6 +246,40 @@ class FakeOpenStack:
             del self.ports[port_id]
         context.status_code = 204
         return None
+
+    def _server_action(self, context, query, body, server_id):
+        if "os-getConsoleOutput" not in body:
+            context.status_code = 400
+            return {"badRequest": {"code": 400, "message": f"unknown action {list(body)}"}}
+        server = self.servers[server_id]
+        reads = self.console_reads[server_id] = self.console_reads.get(server_id, 0) + 1
+        lines = ["[    0.000000] Linux version 6.1.0", "cloud-init[401]: Cloud-init v. 22.4"]
+        if server["status"] == "ACTIVE" and reads >= 2:
+            if self.console_script == "interrupt":
+                raise KeyboardInterrupt
+            lines += [
+                "-----BEGIN SSH HOST KEY KEYS-----",
+                "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeHostKeyForTheDouble root@node",
+                "-----END SSH HOST KEY KEYS-----",
+                "modelserve-node: installing modelserve",
+            ]
+            if self.console_script == "ready":
+                lines.append("modelserve-node: ready after 97 s: https://10.0.0.10/")
+            elif self.console_script == "failed":
+                lines += [
+                    "E: Unable to locate package nginx",
+                    "modelserve-node: FAILED at installing modelserve after 31 s",
+                ]
+        return {"output": "\n".join(lines) + "\n"}
+
+    def _list_keypairs(self, context, query, body):
+        return {"keypairs": [{"keypair": k} for k in self.keypairs.values()]}
+
+    def _get_keypair(self, context, query, body, name):
+        if name not in self.keypairs:
+            context.status_code = 404
+            return {"itemNotFound": {"code": 404, "message": f"Keypair {name} not found"}}
+        return {"keypair": self.keypairs[name]}
 
     # -- glance ----------------------------------------------------------------------------
 
@@ -296,6 +343,20 @@ class FakeOpenStack:
         self.rules[rule["id"]] = rule
         context.status_code = 201
         return {"security_group_rule": rule}
+
+    def _delete_rule(self, context, query, body, rule_id):
+        self.rules.pop(rule_id, None)
+        context.status_code = 204
+        return None
+
+    def _delete_group(self, context, query, body, group_id):
+        self.security_groups.pop(group_id, None)
+        for rule_id in [
+            r for r, rule in self.rules.items() if rule["security_group_id"] == group_id
+        ]:
+            del self.rules[rule_id]
+        context.status_code = 204
+        return None
 
     def _list_ports(self, context, query, body):
         return {"ports": self._filtered(self.ports.values(), query)}

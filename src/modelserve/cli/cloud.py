@@ -9,6 +9,7 @@ from pydantic import ValidationError
 
 from modelserve.cli.common import echo_table
 from modelserve.cloud.render import ROLES
+from modelserve.cloud.software import ARCHES, PYTHONS
 from modelserve.errors import InvalidInput
 
 
@@ -19,8 +20,9 @@ def render_options(f):
                 "--role",
                 type=click.Choice(ROLES),
                 required=True,
-                help="all-in-one: web, worker and RabbitMQ; web or worker: one part of a "
-                "deployment (needs --broker-url); dev: the training environment.",
+                help="all-in-one: web, worker and RabbitMQ; web: the web front, with RabbitMQ "
+                "unless --broker-url names one; worker: joins --broker-url; dev: the training "
+                "environment.",
             ),
             click.option("--docker", is_flag=True, help="Run the services in containers."),
             click.option(
@@ -42,17 +44,52 @@ def render_options(f):
                 help="'demo', or https://…/bundle.tar.gz#sha256=<hex> to start with.",
             ),
             click.option(
-                "--package",
+                "--source",
                 default=None,
-                help="Pinned modelserve to install; default: this version.",
+                help="https://…/modelserve-….whl#sha256=<hex> for the node to fetch; default: "
+                "this installation's own wheel, sent over SSH after boot (cloud launch, "
+                "cloud deliver).",
             ),
-            click.option("--index-url", default=None, help="Python package index to install from."),
             click.option(
-                "--wheels",
-                "wheels_url",
+                "--index-url",
                 default=None,
-                help="Install only from this wheel directory (pip --no-index --find-links).",
+                help="Package index nodes install dependencies from; default: PyPI.",
             ),
+            click.option(
+                "--python",
+                "pythons",
+                multiple=True,
+                type=click.Choice(PYTHONS),
+                help="Python versions the nodes may have (repeatable); default: all supported.",
+            ),
+            click.option(
+                "--arch",
+                "arches",
+                multiple=True,
+                type=click.Choice(ARCHES),
+                help="CPU architectures the nodes may have (repeatable); default: both, x86_64 "
+                "for dev (TensorFlow).",
+            ),
+            click.option(
+                "--allow-cidr",
+                "allow_cidrs",
+                multiple=True,
+                help="Network allowed to reach the HTTPS front (repeatable); default: any.",
+            ),
+            click.option(
+                "--api-token-file",
+                type=click.File("r"),
+                default=None,
+                help="The JSON API's bearer token (16+ characters); default: a new one, "
+                "shown once.",
+            ),
+            click.option(
+                "--tls-cert",
+                type=click.File("r"),
+                default=None,
+                help="PEM certificate for the HTTPS front; default: self-signed on the node.",
+            ),
+            click.option("--tls-key", type=click.File("r"), default=None, help="Its PEM key."),
             click.option(
                 "--apt-update/--no-apt-update",
                 default=True,
@@ -72,13 +109,25 @@ def _user_data(
     broker_url,
     ssh_keys,
     model_source,
-    package,
+    source,
     index_url,
-    wheels_url,
+    pythons,
+    arches,
+    allow_cidrs,
+    api_token_file,
+    tls_cert,
+    tls_key,
     apt_update,
     port,
 ):
     from modelserve.cloud.render import RenderOptions, render_user_data
+    from modelserve.cloud.software import (
+        Wheel,
+        dependencies,
+        hashed_requirements,
+        installed_versions,
+        own_wheel,
+    )
 
     keys = []
     for path in ssh_keys:
@@ -92,15 +141,38 @@ def _user_data(
         "broker_url": broker_url,
         "ssh_keys": keys,
         "model_source": model_source,
+        "source": source,
         "index_url": index_url,
-        "wheels_url": wheels_url,
         "apt_update": apt_update,
         "port": port,
+        "api_token": api_token_file.read().strip() if api_token_file else None,
+        "tls_cert": tls_cert.read() if tls_cert else None,
+        "tls_key": tls_key.read() if tls_key else None,
     }
-    if package:
-        values["package"] = package
+    if pythons:
+        values["pythons"] = pythons
+    if arches:
+        values["arches"] = arches
+    elif role == "dev":
+        values["arches"] = ("x86_64",)  # TensorFlow's CPU wheels are built for x86_64 only
+    if allow_cidrs:
+        values["allow_cidrs"] = list(allow_cidrs)
     try:
-        return render_user_data(RenderOptions(**values))
+        options = RenderOptions(**values)
+        # Checked before anything slow: the wheel, then the index.
+        if options.source:
+            url, sha256 = options.source.split("#sha256=")
+            wheel = Wheel(url.rsplit("/", 1)[-1], sha256)
+        else:
+            wheel = own_wheel()
+        requirements = hashed_requirements(
+            dependencies(train=options.trains),
+            options.index_url,
+            options.pythons,
+            options.arches,
+            prefer=installed_versions(train=options.trains),
+        )
+        return render_user_data(options, wheel, requirements)
     except ValidationError as exc:
         first = exc.errors()[0]
         message = first["msg"].removeprefix("Value error, ")
@@ -109,10 +181,27 @@ def _user_data(
             raise InvalidInput(message) from exc
         option = OPTION_NAMES.get(field, "--" + str(field).replace("_", "-"))
         raise InvalidInput(f"{option}: {message}") from exc
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from exc
 
 
 # Settings fields whose command-line option is named otherwise.
-OPTION_NAMES = {"ssh_keys": "--ssh-key", "wheels_url": "--wheels"}
+OPTION_NAMES = {
+    "ssh_keys": "--ssh-key",
+    "pythons": "--python",
+    "arches": "--arch",
+    "allow_cidrs": "--allow-cidr",
+    "api_token": "--api-token-file",
+}
+
+
+def _show_once(user_data) -> None:
+    for what, value in user_data.shown_once.items():
+        click.echo(f"{what}: {value}", err=True)
+    if user_data.shown_once:
+        click.echo(
+            "  (shown once: only the node keeps them, the password as a salted hash)", err=True
+        )
 
 
 @click.group()
@@ -123,8 +212,40 @@ def cloud() -> None:
 @cloud.command()
 @render_options
 def render(**options) -> None:
-    """Print cloud-config user-data that turns a bare VM into a modelserve node."""
-    click.echo(_user_data(**options).text, nl=False)
+    """Print cloud-config user-data that turns a stock Debian/Ubuntu VM into a node.
+
+    Unless --source says otherwise, the node then waits for modelserve's wheel:
+    `modelserve cloud deliver ADDRESS` sends it over SSH.
+    """
+    user_data = _user_data(**options)
+    click.echo(user_data.text, nl=False)
+    _show_once(user_data)
+
+
+@cloud.command()
+@click.argument("address")
+@click.option("--ssh-user", default="appuser", show_default=True, help="Login on the node.")
+@click.option(
+    "--identity",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="Private key for the login; default: ssh's own choice (agent, ~/.ssh).",
+)
+@click.option("--wait", type=click.IntRange(0), default=300, show_default=True,
+              help="Seconds to keep trying while the node boots.")  # fmt: skip
+def deliver(address, ssh_user, identity, wait) -> None:
+    """Send this installation's modelserve wheel to a node rendered without --source."""
+    from modelserve.cloud.software import own_wheel
+    from modelserve.cloud.ssh import deliver as send
+
+    send(
+        address,
+        own_wheel(),
+        ssh_user,
+        identity=identity,
+        wait_seconds=wait,
+        echo=lambda line: click.echo(line, err=True),
+    )
 
 
 @cloud.command()
@@ -137,6 +258,31 @@ def render(**options) -> None:
 @click.option("--floating-ip", is_flag=True, help="Attach a floating IP to each server.")
 @click.option("--floating-network", default=None, help="External network for floating IPs.")
 @click.option("--cloud", "cloud_name", default=None, help="Entry of clouds.yaml (or OS_CLOUD).")
+@click.option(
+    "--ssh-user",
+    default=None,
+    help="Login that receives modelserve's wheel; default: appuser with --ssh-key, else the "
+    "image's default user (ubuntu or debian, from the image's name).",
+)
+@click.option(
+    "--identity",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="Private key for that login; default: ssh's own choice (agent, ~/.ssh).",
+)
+@click.option(
+    "--wait-ready/--no-wait-ready",
+    default=True,
+    show_default=True,
+    help="Wait until each node says on its console that it serves.",
+)
+@click.option("--ready-timeout", type=click.IntRange(1), default=1200, show_default=True,
+              help="Seconds to wait for that.")  # fmt: skip
+@click.option(
+    "--keep-on-failure",
+    is_flag=True,
+    help="Keep what a failed launch made, for inspection (default: delete it).",
+)
 @click.option(
     "--inventory",
     type=click.Path(dir_okay=False, path_type=Path),
@@ -158,16 +304,33 @@ def launch(
     floating_ip,
     floating_network,
     cloud_name,
+    ssh_user,
+    identity,
+    wait_ready,
+    ready_timeout,
+    keep_on_failure,
     inventory,
     inventory_user,
     **options,
 ) -> None:
-    """Launch servers with the rendered user-data and print their addresses."""
-    from modelserve.cloud.openstack import LaunchOptions, connect
+    """Launch servers, send them modelserve, and wait until each serves."""
+    from modelserve.cloud.openstack import LaunchOptions, connect, host_keys_of
     from modelserve.cloud.openstack import launch as launch_nodes
+    from modelserve.cloud.ssh import deliver
 
     user_data = _user_data(**options)
     conn = connect(cloud_name)
+    echo = lambda line: click.echo(line, err=True)  # noqa: E731
+    login = ssh_user or (
+        "appuser" if options["ssh_keys"] else ("ubuntu" if "ubuntu" in image.lower() else "debian")
+    )
+
+    def send_wheel(node) -> None:
+        if user_data.wheel.data is None:
+            return  # the node fetches it from --source
+        keys = host_keys_of(conn, node, echo)
+        deliver(node.address, user_data.wheel, login, identity, keys, echo=echo)
+
     nodes = launch_nodes(
         conn,
         LaunchOptions(
@@ -179,18 +342,20 @@ def launch(
             key_name=key_name,
             floating_ip=floating_ip,
             floating_network=floating_network,
-            port=options["port"],
+            allow_cidrs=tuple(options["allow_cidrs"] or ("0.0.0.0/0",)),
+            wait_ready=wait_ready,
+            ready_seconds=ready_timeout,
+            keep_on_failure=keep_on_failure,
         ),
         user_data.text,
-        lambda line: click.echo(line, err=True),
+        echo,
+        after_active=send_wheel,
     )
+    serving = options["role"] in ("all-in-one", "web")
     for node in nodes:
-        url = (
-            f"http://{node.address}:{options['port']}/"
-            if options["role"] in ("all-in-one", "web")
-            else ""
-        )
-        click.echo(f"{node.name}  {node.address}  {url}".rstrip())
+        url = f"https://{node.address}/" if serving else ""
+        ready = f"  (serving {node.ready_after} s after boot)" if node.ready_after else ""
+        click.echo(f"{node.name}  {node.address}  {url}{ready}".rstrip())
         if user_data.broker_url:
             # The broker is open to the security group's members only, and those rules match
             # the members' fixed addresses: a worker reaches it there, never via a floating IP.
@@ -199,6 +364,7 @@ def launch(
                 f"  workers join with --broker-url "
                 f"{user_data.broker_url.replace('127.0.0.1', where)}"
             )
+    _show_once(user_data)
     if inventory is not None:
         from modelserve.cloud.inventory import add_to_inventory
 
@@ -207,12 +373,27 @@ def launch(
 
 
 @cloud.command()
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+def wheel(folder: Path) -> None:
+    """Write this installation's modelserve wheel into FOLDER and print its path (what
+    nodes install; the Ansible roles copy it)."""
+    from modelserve.cloud.software import own_wheel
+
+    built = own_wheel()
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / built.filename
+    if not target.is_file() or target.read_bytes() != built.data:
+        target.write_bytes(built.data)
+    click.echo(target.resolve())
+
+
+@cloud.command()
 @click.option("--train", is_flag=True, help="Include the training extra (TensorFlow).")
 def constraints(train: bool) -> None:
-    """Print the pinned dependency versions nodes install (pip --constraint)."""
-    from modelserve.cloud.render import pinned_constraints
+    """Print the dependency versions this installation runs (a pip constraints file)."""
+    from modelserve.cloud.software import installed_versions
 
-    click.echo(pinned_constraints(train=train), nl=False)
+    click.echo(installed_versions(train=train), nl=False)
 
 
 @cloud.command("list")
@@ -232,7 +413,7 @@ def list_servers(cloud_name) -> None:
 @click.argument("name")
 @click.option("--cloud", "cloud_name", default=None, help="Entry of clouds.yaml (or OS_CLOUD).")
 def delete(name, cloud_name) -> None:
-    """Delete the modelserve server NAME and release its floating IPs."""
+    """Delete the modelserve server NAME and the floating IPs launch made for it."""
     from modelserve.cloud.openstack import connect, delete_node
 
     delete_node(connect(cloud_name), name, lambda line: click.echo(line, err=True))

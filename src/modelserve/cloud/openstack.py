@@ -10,13 +10,17 @@ import base64
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
+from functools import partial
 
 from modelserve import __version__
 from modelserve.errors import MissingDependency, ModelserveError
 
 ROLE_KEY = "modelserve-role"
+FLOATING_IP_MARK = "made by modelserve cloud launch"  # others' floating IPs are never released
 POLL_SECONDS = 2
+CONSOLE_LINES = 400  # of the console log read while waiting for the bootstrap
+CONSOLE_TAIL = 30  # shown when the bootstrap failed
 Echo = Callable[[str], None]
 
 
@@ -43,9 +47,12 @@ class LaunchOptions:
     floating_ip: bool = False
     floating_network: str | None = None
     security_group: str = "modelserve"
-    port: int = 5100
+    allow_cidrs: tuple[str, ...] = ("0.0.0.0/0",)  # who may reach the HTTPS front
     name_prefix: str = "modelserve"
-    wait_seconds: float = 900
+    wait_seconds: float = 900  # for ACTIVE
+    wait_ready: bool = True
+    ready_seconds: float = 1200  # for the bootstrap's word that the node serves
+    keep_on_failure: bool = False
 
 
 @dataclass(frozen=True)
@@ -56,6 +63,7 @@ class Node:
     role: str
     fixed_ip: str | None
     floating_ip: str | None
+    ready_after: int | None = None  # seconds from boot until it served
 
     @property
     def address(self) -> str | None:
@@ -83,8 +91,61 @@ def connect(cloud: str | None = None):
     return connection
 
 
-def launch(conn, options: LaunchOptions, user_data: str, echo: Echo) -> list[Node]:
-    """Create ``options.count`` servers; a server that fails is deleted before raising."""
+@dataclass
+class _Made:
+    """What one launch created, so that a failure removes exactly that and nothing else."""
+
+    servers: list = field(default_factory=list)
+    floating_ips: list = field(default_factory=list)
+    group: object | None = None
+
+
+def launch(
+    conn,
+    options: LaunchOptions,
+    user_data: str,
+    echo: Echo,
+    after_active: Callable[[Node], None] | None = None,
+) -> list[Node]:
+    """Create ``options.count`` servers, call ``after_active`` for each once it runs (to
+    send it modelserve), and unless told not to, wait until each serves.
+
+    Everything is checked before anything is made. If any step fails afterwards, or the
+    user interrupts, what this launch made (servers, floating IPs, the security group) is
+    deleted before the error goes on; what existed before is never touched.
+    """
+    from openstack import exceptions
+
+    image, flavor, network, external = _preflight(conn, options)
+    encoded = base64.b64encode(user_data.encode()).decode()
+    made = _Made()
+    nodes: list[Node] = []
+    try:
+        group = ensure_security_group(conn, options, echo, made)
+        for _ in range(options.count):
+            name = f"{options.name_prefix}-{options.role}-{secrets.token_hex(3)}"
+            nodes.append(
+                _launch_one(conn, name, image, flavor, network, group, encoded, options, echo, made)
+            )
+            if options.floating_ip:
+                nodes[-1] = _attach_floating_ip(conn, nodes[-1], external, echo, made)
+            if after_active is not None:
+                after_active(nodes[-1])
+        if options.wait_ready:
+            nodes = [wait_until_ready(conn, node, options, echo) for node in nodes]
+    except BaseException as exc:  # Ctrl-C included: nothing of this launch stays behind
+        if options.keep_on_failure and made.servers:
+            echo("keeping what was made for inspection (--keep-on-failure)")
+        else:
+            _undo(conn, made, echo)
+        if isinstance(exc, exceptions.SDKException):
+            raise CloudError(f"the cloud refused: {_reason(exc)}") from exc
+        raise
+    return nodes
+
+
+def _preflight(conn, options: LaunchOptions):
+    """Every named resource, found before anything is created."""
     from openstack import exceptions
 
     try:
@@ -95,45 +156,46 @@ def launch(conn, options: LaunchOptions, user_data: str, echo: Echo) -> list[Nod
             if options.network
             else None
         )
-        group = ensure_security_group(conn, options, echo)
+        if options.key_name and conn.compute.find_keypair(options.key_name) is None:
+            raise UnknownResource(
+                f"no key pair named {options.key_name!r} (openstack keypair list shows yours)"
+            )
+        external = None
+        if options.floating_ip:
+            if options.floating_network:
+                external = conn.network.find_network(options.floating_network, ignore_missing=False)
+            else:
+                external = next(iter(conn.network.networks(is_router_external=True)), None)
+                if external is None:
+                    raise UnknownResource(
+                        "no external network for a floating IP: use --floating-network"
+                    )
     except exceptions.ResourceNotFound as exc:
         raise UnknownResource(_reason(exc)) from exc
     except exceptions.SDKException as exc:
         raise CloudError(f"the cloud refused: {_reason(exc)}") from exc
-
-    encoded = base64.b64encode(user_data.encode()).decode()
-    nodes: list[Node] = []
-    try:
-        for _ in range(options.count):
-            name = f"{options.name_prefix}-{options.role}-{secrets.token_hex(3)}"
-            nodes.append(
-                _launch_one(conn, name, image, flavor, network, group, encoded, options, echo)
-            )
-    except CloudError:
-        # All or nothing: a launch that fails part-way leaves no server of its own behind.
-        for node in nodes:
-            _remove(conn, conn.compute.get_server(node.id), echo)
-        raise
-    return nodes
+    return image, flavor, network, external
 
 
-def _launch_one(conn, name, image, flavor, network, group, user_data, options, echo) -> Node:
+def _launch_one(
+    conn, name, image, flavor, network, group, user_data, options, echo, made: _Made
+) -> Node:
     from openstack import exceptions
 
-    server = None
+    server = conn.compute.create_server(
+        name=name,
+        image_id=image.id,
+        flavor_id=flavor.id,
+        networks=[{"uuid": network.id}] if network else "auto",
+        key_name=options.key_name,
+        security_groups=[{"name": group.name}],
+        user_data=user_data,
+        metadata={ROLE_KEY: options.role, "modelserve-version": __version__},
+    )
+    made.servers.append(server)
+    echo(f"{name}: created ({server.id}), waiting for ACTIVE")
+    started = time.monotonic()
     try:
-        server = conn.compute.create_server(
-            name=name,
-            image_id=image.id,
-            flavor_id=flavor.id,
-            networks=[{"uuid": network.id}] if network else "auto",
-            key_name=options.key_name,
-            security_groups=[{"name": group.name}],
-            user_data=user_data,
-            metadata={ROLE_KEY: options.role, "modelserve-version": __version__},
-        )
-        echo(f"{name}: created ({server.id}), waiting for ACTIVE")
-        started = time.monotonic()
         server = conn.compute.wait_for_server(
             server,
             status="ACTIVE",
@@ -142,25 +204,56 @@ def _launch_one(conn, name, image, flavor, network, group, user_data, options, e
             wait=options.wait_seconds,
             callback=lambda progress: echo(f"{name}: building… {progress or 0}%"),
         )
-        echo(f"{name}: ACTIVE after {time.monotonic() - started:.0f} s")
-        floating = _attach_floating_ip(conn, server, options, echo) if options.floating_ip else None
-        return _node(conn, server, floating)
     except exceptions.ResourceFailure as exc:
-        fault = _fault(conn, server)
-        _remove(conn, server, echo)
-        raise CloudError(f"{name} went to ERROR: {fault}; it was deleted") from exc
+        raise CloudError(f"{name} went to ERROR: {_fault(conn, server)}") from exc
     except exceptions.ResourceTimeout as exc:
-        _remove(conn, server, echo)
-        raise CloudError(
-            f"{name} was not ACTIVE after {options.wait_seconds:g} s; it was deleted"
-        ) from exc
-    except exceptions.SDKException as exc:
-        _remove(conn, server, echo)
-        what = f"{name} was deleted" if server is not None else "no server was created"
-        raise CloudError(f"the cloud refused: {_reason(exc)}; {what}") from exc
+        raise CloudError(f"{name} was not ACTIVE after {options.wait_seconds:g} s") from exc
+    echo(f"{name}: ACTIVE after {time.monotonic() - started:.0f} s")
+    return _node(conn, server, None)
 
 
-def ensure_security_group(conn, options: LaunchOptions, echo: Echo):
+def host_keys_of(conn, node: Node, echo: Echo, wait_seconds: float = 300) -> list[str]:
+    """The node's SSH host keys as its console shows them, once cloud-init printed them;
+    none (and a warning) if the console never does."""
+    from modelserve.cloud.ssh import host_keys
+
+    deadline = time.monotonic() + wait_seconds
+    while time.monotonic() < deadline:
+        output = conn.compute.get_server_console_output(node.id, length=CONSOLE_LINES)
+        keys = host_keys(output.get("output") or "")
+        if keys:
+            return keys
+        time.sleep(POLL_SECONDS)
+    echo(f"{node.name}: no host keys on its console; its SSH key is trusted on first use")
+    return []
+
+
+def wait_until_ready(conn, node: Node, options: LaunchOptions, echo: Echo) -> Node:
+    """Follow the server's console until its bootstrap says it serves, or that it failed."""
+    from modelserve.cloud.render import parse_bootstrap_outcome
+
+    echo(f"{node.name}: waiting for its bootstrap (console log)")
+    deadline = time.monotonic() + options.ready_seconds
+    while True:
+        output = conn.compute.get_server_console_output(node.id, length=CONSOLE_LINES)
+        outcome = parse_bootstrap_outcome(output.get("output") or "")
+        if outcome is not None and outcome.ready:
+            echo(f"{node.name}: serving after {outcome.seconds} s of boot")
+            return replace(node, ready_after=outcome.seconds)
+        if outcome is not None:
+            tail = "\n".join((output.get("output") or "").splitlines()[-CONSOLE_TAIL:])
+            raise CloudError(
+                f"{node.name}: its bootstrap failed at: {outcome.step}\n"
+                f"--- the console's last lines ---\n{tail}"
+            )
+        if time.monotonic() > deadline:
+            raise CloudError(
+                f"{node.name}: no word from its bootstrap after {options.ready_seconds:g} s"
+            )
+        time.sleep(POLL_SECONDS)
+
+
+def ensure_security_group(conn, options: LaunchOptions, echo: Echo, made: _Made):
     """The group opening SSH and the web port, and the broker to the group's own members."""
     from openstack import exceptions
 
@@ -170,17 +263,21 @@ def ensure_security_group(conn, options: LaunchOptions, echo: Echo):
         group = conn.network.create_security_group(
             name=options.security_group, description="modelserve nodes: SSH, web, broker"
         )
+        made.group = group
         echo(f"security group {group.name}: created")
-    wanted = [
-        {"port_range_min": 22, "port_range_max": 22, "remote_ip_prefix": "0.0.0.0/0"},
-        {
-            "port_range_min": options.port,
-            "port_range_max": options.port,
-            "remote_ip_prefix": "0.0.0.0/0",
-        },
-        {"port_range_min": 5672, "port_range_max": 5672, "remote_group_id": group.id},
-    ]
+    wanted = [{"port_range_min": 22, "port_range_max": 22, "remote_ip_prefix": "0.0.0.0/0"}]
+    for cidr in options.allow_cidrs:
+        for port in (443, 80):  # 80 only redirects to 443
+            wanted.append(
+                {"port_range_min": port, "port_range_max": port, "remote_ip_prefix": cidr}
+            )
+    wanted.append({"port_range_min": 5672, "port_range_max": 5672, "remote_group_id": group.id})
     existing = list(conn.network.security_group_rules(security_group_id=group.id))
+    for rule in existing:
+        # Opened by earlier releases, which served plain HTTP on 5100 to the world.
+        if _same_rule(rule, {"port_range_min": 5100, "remote_ip_prefix": "0.0.0.0/0"}):
+            conn.network.delete_security_group_rule(rule, ignore_missing=True)
+            echo(f"security group {group.name}: closed tcp/5100 (nodes serve HTTPS on 443)")
     for rule in wanted:
         if not any(_same_rule(r, rule) for r in existing):
             conn.network.create_security_group_rule(
@@ -190,7 +287,8 @@ def ensure_security_group(conn, options: LaunchOptions, echo: Echo):
                 protocol="tcp",
                 **rule,
             )
-            echo(f"security group {group.name}: opened tcp/{rule['port_range_min']}")
+            what = rule.get("remote_ip_prefix") or "the group's members"
+            echo(f"security group {group.name}: opened tcp/{rule['port_range_min']} to {what}")
     return group
 
 
@@ -202,17 +300,38 @@ def _same_rule(existing, wanted: dict) -> bool:
     )
 
 
-def _attach_floating_ip(conn, server, options: LaunchOptions, echo: Echo) -> str:
-    if options.floating_network:
-        external = conn.network.find_network(options.floating_network, ignore_missing=False)
-    else:
-        external = next(iter(conn.network.networks(is_router_external=True)), None)
-        if external is None:
-            raise CloudError("no external network for a floating IP: use --floating-network")
-    port = next(iter(conn.network.ports(device_id=server.id)))
-    ip = conn.network.create_ip(floating_network_id=external.id, port_id=port.id)
-    echo(f"{server.name}: floating IP {ip.floating_ip_address}")
-    return ip.floating_ip_address
+def _attach_floating_ip(conn, node: Node, external, echo: Echo, made: _Made) -> Node:
+    port = next(iter(conn.network.ports(device_id=node.id)), None)
+    if port is None:
+        raise CloudError(f"{node.name} has no network port to attach a floating IP to")
+    ip = conn.network.create_ip(
+        floating_network_id=external.id, port_id=port.id, description=FLOATING_IP_MARK
+    )
+    made.floating_ips.append(ip)
+    echo(f"{node.name}: floating IP {ip.floating_ip_address}")
+    return replace(node, floating_ip=ip.floating_ip_address)
+
+
+def _undo(conn, made: _Made, echo: Echo) -> None:
+    """Delete what a failed launch made; a failure here is reported, not raised."""
+    steps = [
+        (f"floating IP {ip.floating_ip_address}", partial(conn.network.delete_ip, ip))
+        for ip in made.floating_ips
+    ]
+    steps += [(f"server {s.name}", partial(_remove, conn, s, echo, True)) for s in made.servers]
+    if made.group is not None:
+        group = made.group
+        steps.append((f"security group {group.name}", partial(_delete_group, conn, group)))
+    for what, remove in steps:
+        try:
+            remove()
+            echo(f"{what}: removed (the launch failed)")
+        except Exception as exc:  # noqa: BLE001 - the other removals still run
+            echo(f"{what}: could not be removed ({exc}); remove it by hand")
+
+
+def _delete_group(conn, group) -> None:
+    conn.network.delete_security_group(group, ignore_missing=True)
 
 
 def list_nodes(conn) -> list[Node]:
@@ -240,15 +359,19 @@ def delete_node(conn, name: str, echo: Echo) -> None:
         raise CloudError(f"the cloud refused: {_reason(exc)}") from exc
 
 
-def _remove(conn, server, echo: Echo) -> None:
-    if server is None:
-        return
+def _remove(conn, server, echo: Echo, quiet: bool = False) -> None:
+    """Delete a server and the floating IPs modelserve made for it. Floating IPs the user
+    reserved are left allocated, only detached (Nova releases the port)."""
     for port in conn.network.ports(device_id=server.id):
         for ip in conn.network.ips(port_id=port.id):
-            conn.network.delete_ip(ip, ignore_missing=True)
+            if ip.description == FLOATING_IP_MARK:
+                conn.network.delete_ip(ip, ignore_missing=True)
+            else:
+                echo(f"{server.name}: floating IP {ip.floating_ip_address} kept (not ours)")
     conn.compute.delete_server(server, ignore_missing=True)
     conn.compute.wait_for_delete(server, interval=POLL_SECONDS, wait=300)
-    echo(f"{server.name}: deleted")
+    if not quiet:
+        echo(f"{server.name}: deleted")
 
 
 def _node(conn, server, floating: str | None) -> Node:

@@ -1,26 +1,31 @@
-"""Cloud-init user-data that turns a bare Debian/Ubuntu VM into a modelserve node.
+"""Cloud-init user-data that turns a stock Debian/Ubuntu VM into a modelserve node.
 
-Everything installed is pinned: modelserve itself (a version from an index, or a wheel
-directory) and every dependency (a constraints file taken from the environment that renders).
-Broker credentials are generated per deployment; nothing is fetched from a moving branch.
+What the node installs is pinned here, on the machine that renders (``cloud.software``):
+modelserve's own wheel by SHA-256 (sent over SSH after boot, or fetched from ``--source``),
+every dependency with hashes. Secrets are generated per deployment and kept in files only
+root can read; the bootstrap script can run again without harm, and tells the console
+whether the node serves (``parse_bootstrap_outcome`` reads that back). A serving node is
+public only through an HTTPS front: the API takes a token, the pages a login.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import ipaddress
 import re
 import secrets
 import shlex
-from dataclasses import dataclass
-from importlib import metadata, resources
+from dataclasses import dataclass, field
+from importlib import resources
 from typing import Literal
-from urllib.parse import urlsplit
 
 import jinja2
 import yaml
-from packaging.requirements import Requirement
 from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 
 from modelserve import __version__
+from modelserve.cloud.software import ARCHES, PYTHONS, Wheel, trusted_host
 from modelserve.settings import BrokerUrl
 
 Role = Literal["all-in-one", "web", "worker", "dev"]
@@ -29,6 +34,14 @@ VENV = "/opt/modelserve/venv"
 ENV_FILE = "/etc/modelserve/modelserve.env"
 SSH_KEY = re.compile(r"^(ssh-(ed25519|rsa|dss)|ecdsa-sha2-nistp\d+|sk-\S+) [A-Za-z0-9+/=]+( .*)?$")
 MODEL_URL = re.compile(r"^https?://[^#\s]+#sha256=(?P<sha>[0-9a-f]{64})$")
+# OpenStack refuses user-data above 65,535 bytes once base64-encoded.
+USER_DATA_LIMIT = 65535
+# The console lines the bootstrap writes, and `cloud launch` waits for.
+MARKER = "modelserve-node:"
+_READY = re.compile(re.escape(MARKER) + r" ready after (?P<seconds>\d+) s: (?P<url>\S+)")
+_FAILED = re.compile(re.escape(MARKER) + r" FAILED at (?P<step>.+?) after (?P<seconds>\d+) s")
+PAGES_USER = "modelserve"
+DOCKER_PYTHON = "3.11"  # the Python of the image a --docker node builds (Dockerfile.j2)
 
 
 class RenderOptions(BaseModel):
@@ -37,13 +50,20 @@ class RenderOptions(BaseModel):
     broker_url: BrokerUrl | None = None
     ssh_keys: list[str] = Field(default_factory=list)
     model_source: str = "demo"
-    package: str = f"modelserve=={__version__}"
+    # modelserve itself: None, sent over SSH after boot; or an http(s) URL with its SHA-256.
+    source: str | None = None
     index_url: str | None = None
-    wheels_url: str | None = None
+    pythons: tuple[str, ...] = PYTHONS
+    arches: tuple[str, ...] = ARCHES
     apt_update: bool = True
     port: int = Field(default=5100, ge=1, le=65535)
     worker_concurrency: int = Field(default=2, ge=1)
-    api_token: SecretStr | None = Field(default=None, min_length=8)
+    api_token: SecretStr | None = Field(default=None, min_length=16)
+    allow_cidrs: list[str] = Field(default_factory=lambda: ["0.0.0.0/0"])
+    tls_cert: str | None = None
+    tls_key: SecretStr | None = None
+    max_body_bytes: int = 8 * 1024 * 1024
+    source_wait_seconds: int = 1800
 
     @field_validator("ssh_keys")
     @classmethod
@@ -62,22 +82,50 @@ class RenderOptions(BaseModel):
             )
         return source
 
-    @field_validator("package")
+    @field_validator("source")
     @classmethod
-    def _pinned(cls, package: str) -> str:
-        requirement = Requirement(package)
-        specifiers = list(requirement.specifier)
-        if requirement.url is None and not (
-            len(specifiers) == 1 and specifiers[0].operator in ("==", "===")
-        ):
-            raise ValueError(f"{package!r} is not pinned: use modelserve==VERSION or a wheel URL")
-        return package
+    def _source(cls, source: str | None) -> str | None:
+        if source is not None and not MODEL_URL.match(source):
+            raise ValueError("use an http(s) URL of modelserve's wheel ending in #sha256=<hex>")
+        return source
+
+    @field_validator("allow_cidrs")
+    @classmethod
+    def _cidrs(cls, cidrs: list[str]) -> list[str]:
+        if not cidrs:
+            raise ValueError("give at least one network")
+        networks = []
+        for cidr in cidrs:
+            try:
+                network = ipaddress.ip_network(cidr, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"{cidr!r} is not an IPv4 network such as 192.0.2.0/24") from exc
+            if network.version != 4:
+                raise ValueError(f"{cidr!r}: the front serves IPv4 only")
+            networks.append(str(network))
+        return networks
 
     @model_validator(mode="after")
-    def _broker(self) -> RenderOptions:
-        if self.role in ("web", "worker") and self.broker_url is None:
-            raise ValueError(f"role {self.role} needs --broker-url (the deployment's RabbitMQ)")
+    def _consistent(self) -> RenderOptions:
+        if self.role == "worker" and self.broker_url is None:
+            raise ValueError("role worker needs --broker-url (the deployment's RabbitMQ)")
+        if self.docker and DOCKER_PYTHON not in self.pythons:
+            raise ValueError(f"--docker builds on Python {DOCKER_PYTHON}: include it in --python")
+        if (self.tls_cert is None) != (self.tls_key is None):
+            raise ValueError("give both --tls-cert and --tls-key, or neither")
         return self
+
+    @property
+    def serves(self) -> bool:
+        return self.role in ("all-in-one", "web")
+
+    @property
+    def works(self) -> bool:
+        return self.role in ("all-in-one", "worker")
+
+    @property
+    def trains(self) -> bool:
+        return self.role == "dev"
 
 
 @dataclass(frozen=True)
@@ -90,111 +138,177 @@ class File:
 @dataclass(frozen=True)
 class UserData:
     text: str
-    # For an all-in-one node: its broker's URL with 127.0.0.1 standing for the node's address.
+    # For a node that runs the broker: its URL, with 127.0.0.1 standing for the node's address.
     broker_url: str | None
+    wheel: Wheel
+    # Generated here and shown once: the API token and the pages' login. Only the node keeps
+    # them (the password as a salted hash).
+    shown_once: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def encoded_size(self) -> int:
+        return len(base64.b64encode(self.text.encode()))
 
 
-def render_user_data(options: RenderOptions) -> UserData:
+@dataclass(frozen=True)
+class BootstrapOutcome:
+    ready: bool
+    seconds: int
+    url: str | None = None
+    step: str | None = None
+
+
+def parse_bootstrap_outcome(console: str) -> BootstrapOutcome | None:
+    """What the bootstrap last said on the console: ready, failed, or nothing yet."""
+    for line in reversed(console.splitlines()):
+        if match := _READY.search(line):
+            return BootstrapOutcome(True, int(match["seconds"]), url=match["url"])
+        if match := _FAILED.search(line):
+            return BootstrapOutcome(False, int(match["seconds"]), step=match["step"])
+    return None
+
+
+def render_user_data(options: RenderOptions, wheel: Wheel, requirements: str) -> UserData:
+    """The user-data for one node. ``wheel`` is modelserve's own (its hash is pinned);
+    ``requirements`` pins every dependency with hashes (``software.hashed_requirements``)."""
     templates = _templates()
-    local_broker = options.role == "all-in-one" and options.broker_url is None
+    # A serving node without --broker-url runs the deployment's RabbitMQ itself.
+    local_broker = options.serves and options.broker_url is None
     broker_password = secrets.token_urlsafe(24) if local_broker else None
     broker_url = (
         f"amqp://modelserve:{broker_password}@127.0.0.1:5672/modelserve"
         if local_broker
         else (str(options.broker_url) if options.broker_url else None)
     )
-    image = f"modelserve:{__version__}"
+    shown_once: dict[str, str] = {}
+    api_token = pages_password = None
+    if options.serves:
+        api_token = (
+            options.api_token.get_secret_value() if options.api_token else secrets.token_urlsafe(32)
+        )
+        pages_password = secrets.token_urlsafe(18)
+        if options.api_token is None:
+            shown_once["API token (Authorization: Bearer …)"] = api_token
+        shown_once[f"pages login ({PAGES_USER})"] = pages_password
     model_url, model_sha = _split_model_source(options.model_source)
+    image = f"modelserve:{__version__}"
     context = {
         "version": __version__,
         "role": options.role,
         "docker": options.docker,
         "venv": VENV,
         "image": image,
-        "local_broker": local_broker,
-        "package": options.package,
+        "wheel": wheel,
+        "train": options.trains,
         "index_url": options.index_url,
-        "wheels_url": options.wheels_url,
+        "trusted_host": trusted_host(options.index_url),
+        "source_url": options.source.split("#", 1)[0] if options.source else None,
+        "source_wait": options.source_wait_seconds,
         "model_url": model_url,
         "model_sha256": model_sha,
-        # A wheel directory on a plain-HTTP mirror inside the cloud: pip must be told to use it.
-        "trusted_host": (
-            urlsplit(options.wheels_url).hostname
-            if options.wheels_url and options.wheels_url.startswith("http://")
-            else None
-        ),
+        "port": options.port,
+        "allow_cidrs": options.allow_cidrs,
+        "tls_given": options.tls_cert is not None,
+        "max_body_bytes": options.max_body_bytes,
+        "marker": MARKER,
+        "local_broker": local_broker,
+        "docker_python": DOCKER_PYTHON,
     }
-    serves = options.role in ("all-in-one", "web")
-    works = options.role in ("all-in-one", "worker")
-    train = options.role == "dev"
+
+    def template(name: str, **extra) -> str:
+        return templates.get_template(name).render({**context, **extra})
 
     files = [
-        File(ENV_FILE, _environment(options, broker_url), mode="0600"),
-        File("/etc/modelserve/constraints.txt", pinned_constraints(train=train)),
-        File(
-            "/etc/modelserve/model.sh",
-            templates.get_template("model.sh.j2").render(context),
-            mode="0755",
-        ),
+        File(ENV_FILE, _environment(options, broker_url, api_token), mode="0600"),
+        File("/etc/modelserve/requirements.txt", requirements),
+        File("/etc/modelserve/install.sh", template("install.sh.j2"), mode="0700"),
+        File("/etc/modelserve/model.sh", template("model.sh.j2"), mode="0700"),
     ]
-    packages = ["ca-certificates", "curl"]
-    commands: list[list[str] | str] = []  # the bootstrap script's steps, in order
+    packages = ["ca-certificates", "curl", "python3", "python3-venv"]
+    steps: list[tuple[str, str]] = [("installing modelserve", "/etc/modelserve/install.sh")]
     if options.docker:
         packages.append("docker.io")
-        files.append(
-            File(
-                "/etc/modelserve/image/Dockerfile",
-                templates.get_template("Dockerfile.j2").render(context),
-            )
-        )
-        files.append(File("/etc/modelserve/image/constraints.txt", pinned_constraints(train)))
-        commands.append(["docker", "build", "-t", image, "/etc/modelserve/image"])
-    else:
-        packages += ["python3", "python3-venv"]
-        files.append(
-            File(
-                "/etc/modelserve/install.sh",
-                templates.get_template("install.sh.j2").render(
-                    {**context, "package": _with_extra(options.package, train)}
+        files.append(File("/etc/modelserve/image/Dockerfile", template("Dockerfile.j2")))
+        steps.append(
+            (
+                "building the image",
+                "sh -c "
+                + shlex.quote(
+                    "cp /etc/modelserve/requirements.txt /var/lib/modelserve/source/ && "
+                    f"docker build -q -t {image} -f /etc/modelserve/image/Dockerfile "
+                    "/var/lib/modelserve/source"
                 ),
-                mode="0755",
             )
         )
-        commands.append(["/etc/modelserve/install.sh"])
-    if train:
+    if options.trains:
         packages.append("git")
     if local_broker:
+        files.append(File("/etc/modelserve/broker.password", f"{broker_password}\n", mode="0600"))
         if options.docker:
             files.append(
                 File(
-                    "/etc/modelserve/rabbitmq.env",
-                    _docker_rabbitmq_env(broker_password),
-                    mode="0600",
+                    "/etc/systemd/system/rabbitmq-server.service",
+                    template("rabbitmq-container.service.j2"),
                 )
             )
-            files.append(File("/etc/systemd/system/rabbitmq-server.service", DOCKER_RABBITMQ))
+            steps.append(("starting RabbitMQ", "systemctl enable --now rabbitmq-server.service"))
         else:
             packages.append("rabbitmq-server")
-            commands += _rabbitmq_setup(broker_password)
+        files.append(File("/etc/modelserve/broker.sh", template("broker.sh.j2"), mode="0700"))
+        steps.append(("setting up RabbitMQ", "/etc/modelserve/broker.sh"))
     units = []
-    if serves:
+    if options.serves:
         units.append("modelserve-web.service")
-    if works:
+    if options.works:
         units.append("modelserve-worker.service")
     for unit in units:
-        files.append(
-            File(
-                f"/etc/systemd/system/{unit}", templates.get_template(f"{unit}.j2").render(context)
+        files.append(File(f"/etc/systemd/system/{unit}", template(f"{unit}.j2")))
+    if units:
+        steps.append(("installing the first model", "/etc/modelserve/model.sh"))
+        enable = shlex.join(["systemctl", "enable", "--now", *units])
+        steps.append(
+            (
+                "starting the services",
+                "sh -c " + shlex.quote(f"systemctl daemon-reload && {enable}"),
             )
         )
-    if serves or works:
-        commands.append(["/etc/modelserve/model.sh"])
-        commands.append(["systemctl", "daemon-reload"])
-        if local_broker and options.docker:
-            commands.append(["systemctl", "enable", "--now", "rabbitmq-server.service"])
-        commands.append(["systemctl", "enable", "--now", *units])
-
-    files.append(File("/etc/modelserve/bootstrap.sh", _script(commands), mode="0755"))
+    if options.serves:
+        packages += ["nginx", "openssl"]
+        files += _front_files(options, template, pages_password)
+        if options.allow_cidrs != ["0.0.0.0/0"]:
+            packages.append("nftables")
+            files.append(File("/etc/modelserve/firewall.nft", template("firewall.nft.j2")))
+            files.append(
+                File(
+                    "/etc/systemd/system/modelserve-firewall.service",
+                    template("modelserve-firewall.service.j2"),
+                )
+            )
+            steps.append(
+                (
+                    "closing the public ports to other networks",
+                    "systemctl enable --now modelserve-firewall.service",
+                )
+            )
+        steps.append(("starting the HTTPS front", "/etc/modelserve/front.sh"))
+    check, note, url = _ready_check(options)
+    files.append(
+        File(
+            "/etc/modelserve/await-ready.sh",
+            template(
+                "await-ready.sh.j2", ready_check=check, ready_check_note=note, ready_tries=150
+            ),
+            mode="0700",
+        )
+    )
+    steps.append(("waiting until the node serves", "/etc/modelserve/await-ready.sh"))
+    files.append(
+        File(
+            "/etc/modelserve/bootstrap.sh",
+            template("bootstrap.sh.j2", steps=steps, ready_url=url),
+            mode="0700",
+        )
+    )
     text = templates.get_template("cloud-config.yaml.j2").render(
         **context,
         ssh_keys=options.ssh_keys,
@@ -203,7 +317,69 @@ def render_user_data(options: RenderOptions) -> UserData:
         files=files,
     )
     _check(text, files)
-    return UserData(text, broker_url if local_broker else None)
+    user_data = UserData(text, broker_url if local_broker else None, wheel, shown_once)
+    if user_data.encoded_size > USER_DATA_LIMIT:
+        raise ValueError(
+            f"the user-data takes {user_data.encoded_size} bytes base64-encoded, above "
+            f"OpenStack's limit of {USER_DATA_LIMIT}: narrow --python or --arch"
+        )
+    return user_data
+
+
+def _front_files(options: RenderOptions, template, pages_password: str) -> list[File]:
+    files = [
+        File("/etc/modelserve/nginx.conf", template("nginx.conf.j2")),
+        File("/etc/modelserve/front.sh", template("front.sh.j2"), mode="0700"),
+        File(
+            "/etc/modelserve/pages.htpasswd",
+            f"{PAGES_USER}:{_ssha(pages_password)}\n",
+            mode="0600",
+        ),
+    ]
+    if options.tls_cert is not None:
+        files.append(File("/etc/modelserve/tls/cert.pem", options.tls_cert))
+        files.append(
+            File("/etc/modelserve/tls/key.pem", options.tls_key.get_secret_value(), mode="0600")
+        )
+    return files
+
+
+def _ready_check(options: RenderOptions) -> tuple[str, str, str]:
+    """How the bootstrap knows the node does its part, and the URL it then reports."""
+    address = "$(hostname -I | cut -d' ' -f1)"
+    if options.role == "all-in-one":
+        return (
+            f"curl -fsS -o /dev/null http://127.0.0.1:{options.port}/readyz && "
+            "curl -fsSk -o /dev/null https://127.0.0.1/readyz",
+            "a prediction's round trip through its own worker, and the HTTPS front",
+            f"https://{address}/",
+        )
+    if options.role == "web":
+        return (
+            f"curl -fsS -o /dev/null http://127.0.0.1:{options.port}/healthz && "
+            "curl -fsSk -o /dev/null https://127.0.0.1/healthz",
+            "the web server and the HTTPS front answer (predictions need a worker)",
+            f"https://{address}/",
+        )
+    if options.role == "worker":
+        return (
+            f"runuser -u appuser -- env $(grep -v '^#' {ENV_FILE} | xargs) "
+            f"{VENV}/bin/modelserve health --worker >/dev/null",
+            "its worker answers over the deployment's broker",
+            f"worker@{address}",
+        )
+    return (
+        f"{VENV}/bin/modelserve --version >/dev/null",
+        "the training environment runs",
+        f"dev@{address}",
+    )
+
+
+def _ssha(password: str) -> str:
+    """A salted SHA-1 password hash in the {SSHA} form nginx's auth_basic reads."""
+    salt = secrets.token_bytes(8)
+    digest = hashlib.sha1(password.encode() + salt).digest()  # noqa: S324 - nginx's format
+    return "{SSHA}" + base64.b64encode(digest + salt).decode()
 
 
 def _check(text: str, files: list[File]) -> None:
@@ -216,64 +392,22 @@ def _check(text: str, files: list[File]) -> None:
             raise AssertionError(f"user-data does not reproduce {file.path}")
 
 
-def _script(commands: list[list[str] | str]) -> str:
-    """One script for every step, stopping at the first failure (runcmd would go on)."""
-    lines = ["#!/bin/sh", "# The node's set-up, run once by cloud-init's runcmd.", "set -eu"]
-    lines += [c if isinstance(c, str) else shlex.join(c) for c in commands]
-    return "\n".join(lines) + "\n"
-
-
-def _environment(options: RenderOptions, broker_url: str | None) -> str:
+def _environment(options: RenderOptions, broker_url: str | None, api_token: str | None) -> str:
     values = {
         "MODELSERVE_STORE": "/var/lib/modelserve/store",
-        "MODELSERVE_HOST": "0.0.0.0",
+        # Behind the HTTPS front: modelserve itself answers on loopback only.
+        "MODELSERVE_HOST": "127.0.0.1",
         "MODELSERVE_PORT": str(options.port),
         "MODELSERVE_WORKER_CONCURRENCY": str(options.worker_concurrency),
         "MODELSERVE_SECRET_KEY": secrets.token_hex(32),
     }
     if broker_url:
         values["MODELSERVE_BROKER_URL"] = broker_url
-    if options.api_token:
-        values["MODELSERVE_API_TOKEN"] = options.api_token.get_secret_value()
+    if api_token:
+        values["MODELSERVE_API_TOKEN"] = api_token
     lines = ["# modelserve settings for this node (see the README's settings table)."]
     lines += [f"{key}={value}" for key, value in values.items()]
     return "\n".join(lines) + "\n"
-
-
-def _rabbitmq_setup(password: str) -> list[str]:
-    """A vhost and a user of this deployment's own; guest (local only anyway) is removed."""
-    return [
-        "rabbitmqctl await_startup",
-        "rabbitmqctl add_vhost modelserve",
-        f"rabbitmqctl add_user modelserve {shlex.quote(password)}",
-        'rabbitmqctl set_permissions -p modelserve modelserve ".*" ".*" ".*"',
-        "rabbitmqctl delete_user guest",
-    ]
-
-
-DOCKER_RABBITMQ = """[Unit]
-Description=RabbitMQ for modelserve (container)
-Requires=docker.service
-After=docker.service
-
-[Service]
-ExecStartPre=-/usr/bin/docker rm -f rabbitmq
-ExecStart=/usr/bin/docker run --rm --name rabbitmq --network host \\
-  --env-file /etc/modelserve/rabbitmq.env rabbitmq:3.13
-ExecStop=/usr/bin/docker stop rabbitmq
-Restart=on-failure
-
-[Install]
-WantedBy=multi-user.target
-"""
-
-
-def _docker_rabbitmq_env(password: str) -> str:
-    return (
-        "RABBITMQ_DEFAULT_USER=modelserve\n"
-        f"RABBITMQ_DEFAULT_PASS={password}\n"
-        "RABBITMQ_DEFAULT_VHOST=modelserve\n"
-    )
 
 
 def _split_model_source(source: str) -> tuple[str | None, str | None]:
@@ -281,38 +415,6 @@ def _split_model_source(source: str) -> tuple[str | None, str | None]:
     if not match:
         return None, None
     return source.split("#", 1)[0], match.group("sha")
-
-
-def _with_extra(package: str, train: bool) -> str:
-    if not train:
-        return package
-    requirement = Requirement(package)
-    requirement.extras = {*requirement.extras, "train"}
-    return str(requirement)
-
-
-def pinned_constraints(train: bool = False) -> str:
-    """``name==version`` for every installed dependency of modelserve (and of its ``train``
-    extra when asked): the versions this deployment was rendered and tested with."""
-    pins: dict[str, str] = {}
-    pending = [Requirement(r) for r in metadata.requires("modelserve") or []]
-    pending = [r for r in pending if r.marker is None or (train and "train" in str(r.marker))]
-    while pending:
-        requirement = pending.pop()
-        name = requirement.name.lower()
-        if name in pins or name == "modelserve":
-            continue
-        try:
-            dist = metadata.distribution(requirement.name)
-        except metadata.PackageNotFoundError:
-            continue
-        pins[name] = dist.version
-        for child in dist.requires or []:
-            req = Requirement(child)
-            if req.marker is None or req.marker.evaluate({"extra": ""}):
-                pending.append(req)
-    lines = ["# Pinned by modelserve: the versions it was tested with."]
-    return "\n".join(lines + [f"{n}=={v}" for n, v in sorted(pins.items())]) + "\n"
 
 
 def _templates() -> jinja2.Environment:
