@@ -18,6 +18,7 @@ import subprocess
 import sys
 import threading
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -174,10 +175,13 @@ def test_a_stock_image_boots_into_a_secure_two_node_deployment(hosts, tmp_path, 
 
             # Secrets are for root; the bootstrap runs again, changing nothing, still ready.
             web = nodes["web"]
-            for path in ("/etc/modelserve/modelserve.env", "/etc/modelserve/broker.password"):
+            for path in ("/etc/modelserve/modelserve.env", "/etc/modelserve/tls/key.pem"):
                 assert web.mode(path) == "0o600", path
+            assert web.mode("/etc/modelserve/broker-definitions.json") == "0o640"  # a hash
             assert web.mode("/etc/modelserve/bootstrap.sh") == "0o700"
-            assert web.mode("/etc/modelserve/tls/key.pem") == "0o640"
+            # Nothing on a command line holds a secret (other users can read those).
+            secret = broker.split(":")[2].split("@")[0]  # the broker password
+            assert not [c for c in command_lines(web_host) if token in c or secret in c]
             again = web.run("/etc/modelserve/bootstrap.sh")
             assert again.returncode == 0, again.stdout + again.stderr
             assert parse_bootstrap_outcome(again.stdout).ready
@@ -213,6 +217,18 @@ def await_status(client, url: str, status: str, timeout: float = 60) -> bool:
             return True
         time.sleep(0.5)
     return False
+
+
+def command_lines(host) -> list[str]:
+    """Every process's command line in ``host``, as any local user there could read it."""
+    listed = subprocess.run(["ip", "netns", "pids", host.name], capture_output=True, text=True)
+    lines = []
+    for pid in listed.stdout.split():
+        try:
+            lines.append(Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace"))
+        except OSError:
+            continue  # gone meanwhile
+    return lines
 
 
 def status_of(result: subprocess.CompletedProcess) -> str:

@@ -221,12 +221,21 @@ def test_a_failed_node_can_be_kept_for_inspection(cloud, capsys):
     cloud.console_script = "failed"
     code, _, err = launch(capsys, "--role", "all-in-one", "--keep-on-failure")
     assert code == 1 and "keeping what was made" in err and len(live(cloud)) == 1
+    assert "API token (Authorization: Bearer …): " in err  # the kept node is usable
 
 
 def test_ctrl_c_during_the_wait_leaves_nothing_behind(cloud, capsys):
     cloud.console_script = "interrupt"
     code, _, err = launch(capsys, "--role", "all-in-one", "--floating-ip")
     assert code == 1 and "Aborted" in err
+    assert made_nothing(cloud)
+
+
+def test_ctrl_c_before_the_cloud_answers_a_create_leaves_nothing_behind(cloud, capsys):
+    cloud.interrupt_after_create = True
+    code, _, err = launch(capsys, "--role", "all-in-one", "--count", "2")
+    assert code == 1 and "Aborted" in err
+    assert len(cloud.servers) == 1  # made by Nova, though launch never heard of it
     assert made_nothing(cloud)
 
 
@@ -292,9 +301,16 @@ def test_a_node_that_cannot_receive_modelserve_is_removed(cloud, capsys, monkeyp
         raise ssh.DeliveryError(f"cannot send modelserve to {user}@{address}: timed out")
 
     monkeypatch.setattr(ssh, "deliver", unreachable)
-    code, _, err = run(capsys, "cloud", "launch", "--role", "all-in-one", "--floating-ip")
+    args = ["cloud", "launch", "--role", "all-in-one", "--floating-ip", "--key-name", "mine"]
+    code, _, err = run(capsys, *args)
     assert code == 1 and "cannot send modelserve to debian@" in err
     # It was to check the node's host key against what its console printed.
     ((address, user, keys),) = sent_to
     assert user == "debian" and keys and all(key.startswith("ssh-") for key in keys)
     assert made_nothing(cloud)
+
+
+def test_a_launch_nothing_could_log_in_to_is_refused_before_anything_is_made(cloud, capsys):
+    code, _, err = run(capsys, "cloud", "launch", "--role", "all-in-one")
+    assert code == 2 and "give --ssh-key" in err and "--key-name" in err
+    assert not cloud.servers and made_nothing(cloud)

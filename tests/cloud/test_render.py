@@ -98,13 +98,21 @@ def test_all_in_one_runs_three_services_with_generated_broker_credentials():
     assert "rabbitmq-server" in document["packages"]
     env = written["/etc/modelserve/modelserve.env"]
     password = re.search(r"amqp://modelserve:([^@]+)@", env).group(1)
-    assert len(password) >= 24 and written["/etc/modelserve/broker.password"] == password + "\n"
-    # The password is in files only root reads, never in a script.
+    assert len(password) >= 24
+    # The password is in files only root reads, never in a script; RabbitMQ gets its hash.
     for path, content in written.items():
         if password in content:
             assert modes(document)[path] == "0600", path
+    definitions = json.loads(written["/etc/modelserve/broker-definitions.json"])
+    assert modes(document)["/etc/modelserve/broker-definitions.json"] == "0600"
+    (user,) = definitions["users"]
+    hashed = base64.b64decode(user["password_hash"])
+    salt, digest = hashed[:4], hashed[4:]
+    assert hashlib.sha256(salt + password.encode()).digest() == digest
+    assert user["hashing_algorithm"] == "rabbit_password_hashing_sha256"
     broker = written["/etc/modelserve/broker.sh"]
-    assert "delete_user guest" in broker and "authenticate_user" in broker
+    assert "delete_user guest" in broker and "import_definitions" in broker
+    assert "$password" not in broker
     # Generated per deployment: a second render has other secrets.
     assert password not in render(role="all-in-one")[0]
     users = {u["name"]: u for u in document["users"] if isinstance(u, dict)}
@@ -120,6 +128,8 @@ def test_scripts_are_for_root_alone_and_say_how_they_end():
     assert 'echo "modelserve-node: FAILED at $label after $(seconds) s"' in bootstrap
     assert "modelserve-node: ready after $(seconds) s: https://" in bootstrap
     assert "final_message" in document and "configured" not in document["final_message"]
+    # The host keys come before the steps: `cloud launch` checks them before sending the wheel.
+    assert bootstrap.index("BEGIN SSH HOST KEY KEYS") < bootstrap.index("\nstep ")
 
 
 def test_installation_is_pinned_by_hash_and_never_fetches_moving_code():
@@ -205,6 +215,8 @@ def test_a_model_from_a_url_is_checked_against_its_digest():
     assert "https://models.example.org/v3.tar.gz" in script
     assert f'echo "{digest}  $tmp/bundle.tar.gz" | sha256sum -c -' in script
     assert "models add" in script and "--promote" in script
+    # Once: a re-run of the bootstrap keeps the versions pushed since.
+    assert f"stamp=/var/lib/modelserve/.first-model-{digest}" in script
 
 
 def test_the_bootstrap_outcome_is_read_back_from_a_console():
@@ -238,6 +250,13 @@ def test_bad_options_exit_2_with_one_line(cli, args, message):
     result = cli("cloud", "render", *args)
     assert result.returncode == 2
     assert len(result.stderr.splitlines()) == 1 and message in result.stderr
+
+
+def test_an_api_token_that_could_break_the_settings_file_is_refused(cli, tmp_path):
+    token = tmp_path / "token"
+    token.write_text("0123456789abcdef\nMODELSERVE_HOST=0.0.0.0\n")
+    result = cli("cloud", "render", "--role", "web", "--api-token-file", str(token))
+    assert result.returncode == 2 and "--api-token-file: use letters, digits" in result.stderr
 
 
 def test_a_file_that_is_not_a_public_key_is_refused(cli, tmp_path):

@@ -56,6 +56,7 @@ class FakeOpenStack:
         # What an ACTIVE server's console shows after a few reads: "ready", "failed",
         # "silent" (nothing from the bootstrap), or "interrupt" (the user presses Ctrl-C).
         self.console_script = "ready"
+        self.interrupt_after_create = False  # Ctrl-C after Nova made a server, before its answer
         self.console_reads: dict[str, int] = {}
         self.unknown_requests: list[str] = []
 
@@ -211,6 +212,8 @@ class FakeOpenStack:
                 "fixed_ips": [{"ip_address": address}],
                 "status": "ACTIVE",
             }
+        if self.interrupt_after_create:  # the user's Ctrl-C lands before the answer
+            raise KeyboardInterrupt
         context.status_code = 202
         return {"server": {"id": server_id, "links": [], "adminPass": "x"}}
 

@@ -318,6 +318,11 @@ def launch(
     from modelserve.cloud.openstack import launch as launch_nodes
     from modelserve.cloud.ssh import deliver
 
+    if not (options["source"] or options["ssh_keys"] or key_name):
+        raise InvalidInput(
+            "nothing could log in to send modelserve: give --ssh-key (for appuser) or "
+            "--key-name (for the image's user), or --source for nodes to fetch it"
+        )
     user_data = _user_data(**options)
     conn = connect(cloud_name)
     echo = lambda line: click.echo(line, err=True)  # noqa: E731
@@ -331,26 +336,31 @@ def launch(
         keys = host_keys_of(conn, node, echo)
         deliver(node.address, user_data.wheel, login, identity, keys, echo=echo)
 
-    nodes = launch_nodes(
-        conn,
-        LaunchOptions(
-            role=options["role"],
-            count=count,
-            image=image,
-            flavor=flavor,
-            network=network,
-            key_name=key_name,
-            floating_ip=floating_ip,
-            floating_network=floating_network,
-            allow_cidrs=tuple(options["allow_cidrs"] or ("0.0.0.0/0",)),
-            wait_ready=wait_ready,
-            ready_seconds=ready_timeout,
-            keep_on_failure=keep_on_failure,
-        ),
-        user_data.text,
-        echo,
-        after_active=send_wheel,
-    )
+    try:
+        nodes = launch_nodes(
+            conn,
+            LaunchOptions(
+                role=options["role"],
+                count=count,
+                image=image,
+                flavor=flavor,
+                network=network,
+                key_name=key_name,
+                floating_ip=floating_ip,
+                floating_network=floating_network,
+                allow_cidrs=tuple(options["allow_cidrs"] or ("0.0.0.0/0",)),
+                wait_ready=wait_ready,
+                ready_seconds=ready_timeout,
+                keep_on_failure=keep_on_failure,
+            ),
+            user_data.text,
+            echo,
+            after_active=send_wheel,
+        )
+    except BaseException:
+        if keep_on_failure:  # the kept node is of use only with its credentials
+            _show_once(user_data)
+        raise
     serving = options["role"] in ("all-in-one", "web")
     for node in nodes:
         url = f"https://{node.address}/" if serving else ""

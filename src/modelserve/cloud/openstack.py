@@ -31,7 +31,8 @@ class CloudError(ModelserveError):
 
 
 class UnknownResource(CloudError):
-    """An image, flavor or network named on the command line does not exist."""
+    """What the command line names or needs does not exist: an image, flavor, network or key
+    pair, or an external network for floating IPs."""
 
     exit_code = 2
 
@@ -98,6 +99,9 @@ class _Made:
     servers: list = field(default_factory=list)
     floating_ips: list = field(default_factory=list)
     group: object | None = None
+    # Named before each request: what a Ctrl-C cut off before its answer is found by name.
+    server_names: list[str] = field(default_factory=list)
+    group_name: str | None = None
 
 
 def launch(
@@ -122,15 +126,19 @@ def launch(
     nodes: list[Node] = []
     try:
         group = ensure_security_group(conn, options, echo, made)
-        for _ in range(options.count):
-            name = f"{options.name_prefix}-{options.role}-{secrets.token_hex(3)}"
-            nodes.append(
-                _launch_one(conn, name, image, flavor, network, group, encoded, options, echo, made)
-            )
+        # All servers build at once; each gets its address and modelserve once it runs.
+        servers = [
+            _create(conn, image, flavor, network, group, encoded, options, echo, made)
+            for _ in range(options.count)
+        ]
+        for server in servers:
+            node = _await_active(conn, server, options, echo)
             if options.floating_ip:
-                nodes[-1] = _attach_floating_ip(conn, nodes[-1], external, echo, made)
+                node = _attach_floating_ip(conn, node, external, echo, made)
+            nodes.append(node)
+        for node in nodes:
             if after_active is not None:
-                after_active(nodes[-1])
+                after_active(node)
         if options.wait_ready:
             nodes = [wait_until_ready(conn, node, options, echo) for node in nodes]
     except BaseException as exc:  # Ctrl-C included: nothing of this launch stays behind
@@ -177,11 +185,9 @@ def _preflight(conn, options: LaunchOptions):
     return image, flavor, network, external
 
 
-def _launch_one(
-    conn, name, image, flavor, network, group, user_data, options, echo, made: _Made
-) -> Node:
-    from openstack import exceptions
-
+def _create(conn, image, flavor, network, group, user_data, options, echo, made: _Made):
+    name = f"{options.name_prefix}-{options.role}-{secrets.token_hex(3)}"
+    made.server_names.append(name)
     server = conn.compute.create_server(
         name=name,
         image_id=image.id,
@@ -194,6 +200,13 @@ def _launch_one(
     )
     made.servers.append(server)
     echo(f"{name}: created ({server.id}), waiting for ACTIVE")
+    return server
+
+
+def _await_active(conn, server, options: LaunchOptions, echo: Echo) -> Node:
+    from openstack import exceptions
+
+    name = server.name
     started = time.monotonic()
     try:
         server = conn.compute.wait_for_server(
@@ -209,7 +222,7 @@ def _launch_one(
     except exceptions.ResourceTimeout as exc:
         raise CloudError(f"{name} was not ACTIVE after {options.wait_seconds:g} s") from exc
     echo(f"{name}: ACTIVE after {time.monotonic() - started:.0f} s")
-    return _node(conn, server, None)
+    return _node(server)
 
 
 def host_keys_of(conn, node: Node, echo: Echo, wait_seconds: float = 300) -> list[str]:
@@ -254,12 +267,15 @@ def wait_until_ready(conn, node: Node, options: LaunchOptions, echo: Echo) -> No
 
 
 def ensure_security_group(conn, options: LaunchOptions, echo: Echo, made: _Made):
-    """The group opening SSH and the web port, and the broker to the group's own members."""
+    """The group opening SSH, HTTPS (and its redirect) to the allowed networks, and the broker
+    to the group's own members. Rules only accumulate in an existing group (other
+    deployments may rely on them), except the plain-HTTP rule of older releases."""
     from openstack import exceptions
 
     try:
         group = conn.network.find_security_group(options.security_group, ignore_missing=False)
     except exceptions.ResourceNotFound:
+        made.group_name = options.security_group
         group = conn.network.create_security_group(
             name=options.security_group, description="modelserve nodes: SSH, web, broker"
         )
@@ -318,10 +334,21 @@ def _undo(conn, made: _Made, echo: Echo) -> None:
         (f"floating IP {ip.floating_ip_address}", partial(conn.network.delete_ip, ip))
         for ip in made.floating_ips
     ]
-    steps += [(f"server {s.name}", partial(_remove, conn, s, echo, True)) for s in made.servers]
-    if made.group is not None:
-        group = made.group
-        steps.append((f"security group {group.name}", partial(_delete_group, conn, group)))
+    servers = list(made.servers)
+    for name in made.server_names[len(made.servers) :]:  # created, but the answer was cut off
+        if (server := conn.compute.find_server(name)) is not None:
+            servers.append(server)
+    steps += [(f"server {s.name}", partial(_remove, conn, s, echo, True)) for s in servers]
+    group = made.group
+    if group is None and made.group_name is not None:
+        group = conn.network.find_security_group(made.group_name)
+    if group is not None:
+        steps.append(
+            (
+                f"security group {group.name}",
+                partial(conn.network.delete_security_group, group, ignore_missing=True),
+            )
+        )
     for what, remove in steps:
         try:
             remove()
@@ -330,15 +357,9 @@ def _undo(conn, made: _Made, echo: Echo) -> None:
             echo(f"{what}: could not be removed ({exc}); remove it by hand")
 
 
-def _delete_group(conn, group) -> None:
-    conn.network.delete_security_group(group, ignore_missing=True)
-
-
 def list_nodes(conn) -> list[Node]:
     return [
-        _node(conn, s, None)
-        for s in conn.compute.servers(details=True)
-        if (s.metadata or {}).get(ROLE_KEY)
+        _node(s) for s in conn.compute.servers(details=True) if (s.metadata or {}).get(ROLE_KEY)
     ]
 
 
@@ -374,8 +395,8 @@ def _remove(conn, server, echo: Echo, quiet: bool = False) -> None:
         echo(f"{server.name}: deleted")
 
 
-def _node(conn, server, floating: str | None) -> Node:
-    fixed = None
+def _node(server) -> Node:
+    fixed = floating = None
     for addresses in (server.addresses or {}).values():
         for address in addresses:
             if address.get("OS-EXT-IPS:type") == "floating":

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import ipaddress
+import json
 import re
 import secrets
 import shlex
@@ -33,6 +34,7 @@ ROLES: tuple[str, ...] = ("all-in-one", "web", "worker", "dev")
 VENV = "/opt/modelserve/venv"
 ENV_FILE = "/etc/modelserve/modelserve.env"
 SSH_KEY = re.compile(r"^(ssh-(ed25519|rsa|dss)|ecdsa-sha2-nistp\d+|sk-\S+) [A-Za-z0-9+/=]+( .*)?$")
+TOKEN = re.compile(r"^[A-Za-z0-9._~+/=-]+$")
 MODEL_URL = re.compile(r"^https?://[^#\s]+#sha256=(?P<sha>[0-9a-f]{64})$")
 # OpenStack refuses user-data above 65,535 bytes once base64-encoded.
 USER_DATA_LIMIT = 65535
@@ -88,6 +90,14 @@ class RenderOptions(BaseModel):
         if source is not None and not MODEL_URL.match(source):
             raise ValueError("use an http(s) URL of modelserve's wheel ending in #sha256=<hex>")
         return source
+
+    @field_validator("api_token")
+    @classmethod
+    def _token(cls, token: SecretStr | None) -> SecretStr | None:
+        # It goes into the settings file and an HTTP header: printable, no spaces or quotes.
+        if token is not None and not TOKEN.match(token.get_secret_value()):
+            raise ValueError("use letters, digits and . _ ~ + / = - only")
+        return token
 
     @field_validator("allow_cidrs")
     @classmethod
@@ -243,7 +253,13 @@ def render_user_data(options: RenderOptions, wheel: Wheel, requirements: str) ->
     if options.trains:
         packages.append("git")
     if local_broker:
-        files.append(File("/etc/modelserve/broker.password", f"{broker_password}\n", mode="0600"))
+        files.append(
+            File(
+                "/etc/modelserve/broker-definitions.json",
+                _broker_definitions(broker_password),
+                mode="0600",
+            )
+        )
         if options.docker:
             files.append(
                 File(
@@ -362,9 +378,10 @@ def _ready_check(options: RenderOptions) -> tuple[str, str, str]:
             f"https://{address}/",
         )
     if options.role == "worker":
+        # The settings from the file, not the command line, where other users could read them.
         return (
-            f"runuser -u appuser -- env $(grep -v '^#' {ENV_FILE} | xargs) "
-            f"{VENV}/bin/modelserve health --worker >/dev/null",
+            f"(set -a && . {ENV_FILE} && set +a && "
+            f"exec runuser -u appuser -- {VENV}/bin/modelserve health --worker >/dev/null)",
             "its worker answers over the deployment's broker",
             f"worker@{address}",
         )
@@ -373,6 +390,29 @@ def _ready_check(options: RenderOptions) -> tuple[str, str, str]:
         "the training environment runs",
         f"dev@{address}",
     )
+
+
+def _broker_definitions(password: str) -> str:
+    """RabbitMQ definitions for this deployment's vhost and user, the password as RabbitMQ's
+    salted SHA-256 hash (``rabbitmqctl import_definitions`` reads them)."""
+    salt = secrets.token_bytes(4)
+    hashed = base64.b64encode(salt + hashlib.sha256(salt + password.encode()).digest())
+    definitions = {
+        "vhosts": [{"name": "modelserve"}],
+        "users": [
+            {
+                "name": "modelserve",
+                "password_hash": hashed.decode(),
+                "hashing_algorithm": "rabbit_password_hashing_sha256",
+                "tags": [],
+            }
+        ],
+        "permissions": [
+            {"user": "modelserve", "vhost": "modelserve", "configure": ".*", "write": ".*",
+             "read": ".*"}
+        ],
+    }  # fmt: skip
+    return json.dumps(definitions, indent=2) + "\n"
 
 
 def _ssha(password: str) -> str:

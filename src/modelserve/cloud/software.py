@@ -80,8 +80,7 @@ def own_wheel() -> Wheel:
         if built.returncode != 0 or not wheels:
             raise SoftwareError(f"building modelserve's wheel failed: {built.stderr.strip()}")
         wheel = Wheel.of(wheels[0].name, wheels[0].read_bytes())
-    cached.mkdir(parents=True, exist_ok=True)
-    (cached / wheel.filename).write_bytes(wheel.data)
+    _write_atomically(cached / wheel.filename, wheel.data)
     return wheel
 
 
@@ -134,25 +133,47 @@ def hashed_requirements(
     with ThreadPoolExecutor(len(targets)) as pool:
         resolved = list(pool.map(lambda t: _resolve(requirements, index_url, prefer, *t), targets))
     pins: dict[tuple[str, str], dict] = {}
-    for (python, _), files in zip(targets, resolved, strict=True):
+    for target, files in zip(targets, resolved, strict=True):
         for name, version, sha256 in files:
-            pin = pins.setdefault((name, version), {"pythons": set(), "hashes": set()})
-            pin["pythons"].add(python)
+            pin = pins.setdefault((name, version), {"targets": set(), "hashes": set()})
+            pin["targets"].add(target)
             pin["hashes"].add(sha256)
     lines = [
         "# Pinned by `modelserve cloud render`: every file a supported node may install.",
         f"# Resolved from {index_url} for Python {', '.join(pythons)} on {', '.join(arches)}.",
     ]
     for (name, version), pin in sorted(pins.items()):
-        marker = ""
-        if pin["pythons"] != set(pythons):
-            marker = f' ; python_version in "{" ".join(sorted(pin["pythons"]))}"'
+        marker = _marker(pin["targets"], targets)
         hashes = " ".join(f"--hash=sha256:{h}" for h in sorted(pin["hashes"]))
-        lines.append(f"{name}=={version}{marker} {hashes}")
+        lines.append(f"{name}=={version}{f' ; {marker}' if marker else ''} {hashes}")
     text = "\n".join(lines) + "\n"
-    cached.parent.mkdir(parents=True, exist_ok=True)
-    cached.write_text(text)
+    _write_atomically(cached, text.encode())
     return text
+
+
+def _marker(chosen: set[tuple[str, str]], targets: list[tuple[str, str]]) -> str:
+    """The environment marker selecting ``chosen`` among ``targets`` (Python, architecture):
+    none for all of them, by Python or by architecture where that suffices, else each pair."""
+    if chosen == set(targets):
+        return ""
+    pythons = {python for python, _ in chosen}
+    arches = {arch for _, arch in chosen}
+    if chosen == {t for t in targets if t[0] in pythons}:
+        return f'python_version in "{" ".join(sorted(pythons))}"'
+    if chosen == {t for t in targets if t[1] in arches}:
+        return f'platform_machine in "{" ".join(sorted(arches))}"'
+    return " or ".join(
+        f'(python_version == "{python}" and platform_machine == "{arch}")'
+        for python, arch in sorted(chosen)
+    )
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    """Concurrent renders read a whole file or none."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as part:
+        part.write(data)
+    os.replace(part.name, path)
 
 
 def trusted_host(index_url: str | None) -> list[str]:

@@ -53,23 +53,28 @@ def deliver(
     target = f"{INCOMING}/{wheel.filename}"
     remote = f"mkdir -p {INCOMING} && cat > {target}.part && mv {target}.part {target}"
     with tempfile.TemporaryDirectory() as work:
-        options = ["-o", "BatchMode=yes", "-o", "ConnectTimeout=10"]
-        if keys:
-            known = Path(work) / "known_hosts"
-            known.write_text("".join(f"{address} {key}\n" for key in keys))
-            options += ["-o", f"UserKnownHostsFile={known}", "-o", "StrictHostKeyChecking=yes"]
-        else:
-            options += ["-o", "StrictHostKeyChecking=accept-new"]
+        # A known_hosts of its own: cloud addresses are reused, and a new VM behind an old
+        # address must not clash with (or be added to) the user's.
+        known = Path(work) / "known_hosts"
+        known.write_text("".join(f"{address} {key}\n" for key in keys or []))
+        options = ["-o", "BatchMode=yes", "-o", "ConnectTimeout=10",
+                   "-o", f"UserKnownHostsFile={known}", "-o", "GlobalKnownHostsFile=/dev/null",
+                   "-o", f"StrictHostKeyChecking={'yes' if keys else 'accept-new'}"]  # fmt: skip
         if identity is not None:
             options += ["-i", str(identity), "-o", "IdentitiesOnly=yes"]
         deadline = time.monotonic() + wait_seconds
         while True:
-            sent = subprocess.run(
-                ["ssh", *options, f"{user}@{address}", remote],
-                input=wheel.data,
-                capture_output=True,
-                timeout=300,
-            )
+            try:
+                sent = subprocess.run(
+                    ["ssh", *options, f"{user}@{address}", remote],
+                    input=wheel.data,
+                    capture_output=True,
+                    timeout=300,
+                )
+            except subprocess.TimeoutExpired:
+                raise DeliveryError(
+                    f"cannot send modelserve to {user}@{address}: no progress in 300 s"
+                ) from None
             if sent.returncode == 0:
                 echo(f"{address}: sent {wheel.filename}")
                 return
