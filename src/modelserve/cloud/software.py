@@ -99,12 +99,15 @@ def _tree_digest(root: Path) -> str:
 
 
 def dependencies(train: bool = False) -> list[str]:
-    """modelserve's own requirements (with the ``train`` extra's when asked)."""
+    """modelserve's own requirements (with the ``train`` extra's when asked). A marker other
+    than the extra stays: pip evaluates it for each node's Python and architecture."""
     requirements = []
     for line in metadata.requires("modelserve") or []:
         requirement = Requirement(line)
         marker = str(requirement.marker or "")
-        if not marker or (train and "train" in marker):
+        if "extra ==" not in marker:
+            requirements.append(str(requirement))
+        elif train and marker == 'extra == "train"':
             requirement.marker = None
             requirements.append(str(requirement))
     return requirements
