@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Builds a Debian 12 (bookworm) root filesystem as a stock cloud image has it (systemd,
-# cloud-init, python3, OpenSSH, sudo) without any image registry: debootstrap, then apt
-# inside the new tree.
+# Builds a Debian root filesystem (12 "bookworm" unless DEBIAN_SUITE says otherwise, e.g.
+# trixie for Debian 13) as a stock cloud image has it (systemd, cloud-init, python3, OpenSSH,
+# sudo) without any image registry: debootstrap, then apt inside the new tree.
 #
 #   deploy/rootfs/build-debian-rootfs.sh TARGET [EXTRA_PACKAGE...]
 #
@@ -11,9 +11,10 @@ set -euo pipefail
 target=${1:?usage: $0 TARGET [EXTRA_PACKAGE...]}
 shift
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+suite=${DEBIAN_SUITE:-bookworm}
 
 debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus,ca-certificates \
-  bookworm "$target" "$mirror"
+  "$suite" "$target" "$mirror"
 # No service starts while packages install: this tree is not running yet.
 printf '#!/bin/sh\nexit 101\n' > "$target/usr/sbin/policy-rc.d"
 chmod +x "$target/usr/sbin/policy-rc.d"

@@ -1,9 +1,10 @@
-"""Rendered user-data, executed for real on a stock image.
+"""Rendered user-data, executed for real on stock images.
 
-Two nodes boot at once from a stock Debian 12 root filesystem (what a cloud image carries:
-systemd, cloud-init, python3, OpenSSH, sudo), each under systemd-nspawn in a network
-namespace of its own with its user-data in a NoCloud seed: a web node that runs the
-deployment's RabbitMQ, and a worker node that joins it. Every package comes from stand-ins
+Nodes boot from a stock Debian root filesystem (what a cloud image carries: systemd,
+cloud-init, python3, OpenSSH, sudo), each under systemd-nspawn in a network namespace of its
+own with its user-data in a NoCloud seed. On Debian 12, two at once: a web node that runs the
+deployment's RabbitMQ, and a worker node that joins it. On Debian 13 (Python 3.13), an
+all-in-one node. Every package comes from stand-ins
 for the Debian mirror and the Python package index inside the test network; modelserve itself
 is sent over SSH (`modelserve cloud deliver`), as `cloud launch` sends it. A client predicts
 through the HTTPS front with the token; a host outside the allowed network cannot connect.
@@ -43,12 +44,53 @@ PYTHON = "3.11"  # Debian 12's
 
 
 @pytest.fixture
-def hosts():
-    hosts = lan("mirror", "client", "outsider", "web", "worker")
-    yield hosts[:5]
-    for host in hosts:
+def network():
+    """Hosts on one test network, by name; removed (with what runs in them) afterwards."""
+    made = []
+
+    def hosts(*names: str):
+        made.extend(lan(*names))
+        return made[-len(names) - 1 : -1]  # lan's last host is the network's bridge
+
+    yield hosts
+    for host in made:
         host.signal(signal.SIGKILL)
         host.delete()
+
+
+def prepare(python: str, tmp_path) -> Path:
+    """The client's key pair, modelserve's wheel and a package index stand-in holding what a
+    node with this Python takes, as render pins it."""
+    subprocess.run(
+        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "id")], check=True
+    )
+    # Built here, where pip reaches its build tools; the CLI inside the test network takes it
+    # from the cache.
+    own_wheel()
+    pins = hashed_requirements(
+        dependencies(), pythons=(python,), arches=("x86_64",), prefer=installed_versions()
+    )
+    return package_index(pins, python)
+
+
+def render_options(index: str, python: str, tmp_path) -> list[str]:
+    return ["--index-url", f"{index}/pypi/simple", "--python", python, "--arch", "x86_64",
+            "--ssh-key", str(tmp_path / "id.pub")]  # fmt: skip
+
+
+def debian_mirror(rootfs: Path, *user_data: str) -> Path:
+    """The apt repository stand-in: what these user-data install beyond the stock image."""
+    packages = {p for data in user_data for p in yaml.safe_load(data)["packages"]}
+    return apt_repository(rootfs, tuple(sorted(packages | {"ca-certificates"})))
+
+
+def apt_source(url: str) -> dict[str, str]:
+    # The image's apt source: the mirror stand-in, as a cloud's images may use a local one.
+    return {"/etc/apt/sources.list": f"deb [trusted=yes] {url}/debian ./\n"}
+
+
+def shown_token(shown: str) -> str:
+    return re.search(r"API token \(Authorization: Bearer …\): (\S+)", shown).group(1)
 
 
 def modelserve(host, *args: str) -> subprocess.CompletedProcess:
@@ -72,28 +114,19 @@ def wait_until_serving(node: Node, timeout: float = 600):
     return result
 
 
-def test_a_stock_image_boots_into_a_secure_two_node_deployment(hosts, tmp_path, record_property):
-    mirror, client, outsider, web_host, worker_host = hosts
+def test_a_stock_image_boots_into_a_secure_two_node_deployment(network, tmp_path, record_property):
+    mirror, client, outsider, web_host, worker_host = network(
+        "mirror", "client", "outsider", "web", "worker"
+    )
     rootfs = base_rootfs(())
-    subprocess.run(
-        ["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(tmp_path / "id")], check=True
-    )
-    # Built here, where pip reaches its build tools; the render inside the test network
-    # takes it from the cache.
-    own_wheel()
-    # The package index stand-in holds what a Debian 12 node takes, as render will pin it.
-    pins = hashed_requirements(
-        dependencies(), pythons=(PYTHON,), arches=("x86_64",), prefer=installed_versions()
-    )
-    pypi = package_index(pins, PYTHON)
+    pypi = prepare(PYTHON, tmp_path)
     # Only what the render needs first: the apt repository is filled from the user-data.
     with serve(mirror, {"pypi": pypi}, port=8001) as early:
-        common = ["--index-url", f"{early}/pypi/simple", "--python", PYTHON, "--arch", "x86_64",
-                  "--ssh-key", str(tmp_path / "id.pub")]  # fmt: skip
+        common = render_options(early, PYTHON, tmp_path)
         web_data, shown = render(
             client, "--role", "web", "--allow-cidr", f"{client.address}/32", *common
         )
-        token = re.search(r"API token \(Authorization: Bearer …\): (\S+)", shown).group(1)
+        token = shown_token(shown)
         password = re.search(r"pages login \(modelserve\): (\S+)", shown).group(1)
         broker = re.search(r"MODELSERVE_BROKER_URL=(\S+)", web_data).group(1)
         worker_data, _ = render(
@@ -104,17 +137,12 @@ def test_a_stock_image_boots_into_a_secure_two_node_deployment(hosts, tmp_path, 
             broker.replace("127.0.0.1", web_host.address),
             *common,
         )
-    packages = {p for data in (web_data, worker_data) for p in yaml.safe_load(data)["packages"]} | {
-        "ca-certificates"
-    }
-    apt = apt_repository(rootfs, tuple(sorted(packages)))
+    apt = debian_mirror(rootfs, web_data, worker_data)
 
     with serve(mirror, {"debian": apt, "pypi": pypi}, port=8001) as url:
-        # The image's apt source: the mirror stand-in, as a cloud's images may use a local one.
-        sources = {"/etc/apt/sources.list": f"deb [trusted=yes] {url}/debian ./\n"}
         started = time.monotonic()
         nodes = {
-            name: Node(rootfs, host, tmp_path / name, data, files=sources)
+            name: Node(rootfs, host, tmp_path / name, data, files=apt_source(url))
             for name, host, data in (
                 ("web", web_host, web_data),
                 ("worker", worker_host, worker_data),
@@ -138,13 +166,7 @@ def test_a_stock_image_boots_into_a_secure_two_node_deployment(hosts, tmp_path, 
             assert ready["web"].seconds < 120
 
             front = f"https://{web_host.address}"
-            answer = predict(client, front, token)
-            assert answer.returncode == 0, answer.stderr
-            status, body = answer.stdout.rsplit("\n", 1)[-1], answer.stdout.rsplit("\n", 1)[0]
-            assert status == "200", answer.stdout
-            expected = load_runtime(Bundle.open(demo_bundle_path())).predict(np.array([ROW]))
-            (prediction,) = json.loads(body)["predictions"]
-            assert prediction[0] == pytest.approx(float(expected[0, 0]), abs=1e-6)
+            assert_correct_prediction(client, front, token)
             # The web node runs no worker: the worker node answers. Without it the web node
             # is not ready; with it back, it is again.
             assert "/etc/systemd/system/modelserve-worker.service" not in web_data
@@ -189,6 +211,47 @@ def test_a_stock_image_boots_into_a_secure_two_node_deployment(hosts, tmp_path, 
         finally:
             for node in nodes.values():
                 node.stop()
+
+
+def test_a_debian_13_image_boots_into_an_all_in_one_node(network, tmp_path, record_property):
+    """The newest supported image (Python 3.13), with the role that runs everything."""
+    mirror, client, host = network("mirror", "client", "node")
+    rootfs = base_rootfs((), suite="trixie")
+    pypi = prepare("3.13", tmp_path)
+    with serve(mirror, {"pypi": pypi}, port=8001) as early:
+        data, shown = render(
+            client, "--role", "all-in-one", *render_options(early, "3.13", tmp_path)
+        )
+    apt = debian_mirror(rootfs, data)
+    with serve(mirror, {"debian": apt, "pypi": pypi}, port=8001) as url:
+        node = Node(rootfs, host, tmp_path / "node", data, files=apt_source(url))
+        try:
+            delivery = threading.Thread(target=deliver, args=(client, host.address, tmp_path))
+            delivery.start()
+            outcome = wait_until_serving(node)
+            delivery.join(60)
+            record_property("all_in_one_debian_13_boot_to_ready_seconds", outcome.seconds)
+            print(f"all-in-one on Debian 13: ready {outcome.seconds} s after boot")
+            assert outcome.seconds < 120
+            front = f"https://{host.address}"
+            assert_correct_prediction(client, front, shown_token(shown))
+            assert status_of(predict(client, front, None)) == "401"
+            python = node.run(
+                "/opt/modelserve/venv/bin/python", "-c", "import sys; print(sys.version)"
+            )
+            assert python.stdout.startswith("3.13"), python
+        finally:
+            node.stop()
+
+
+def assert_correct_prediction(client, front: str, token: str) -> None:
+    answer = predict(client, front, token)
+    assert answer.returncode == 0, answer.stderr
+    body, status = answer.stdout.rsplit("\n", 1)
+    assert status == "200", answer.stdout
+    expected = load_runtime(Bundle.open(demo_bundle_path())).predict(np.array([ROW]))
+    (prediction,) = json.loads(body)["predictions"]
+    assert prediction[0] == pytest.approx(float(expected[0, 0]), abs=1e-6)
 
 
 def deliver(client, address: str, tmp_path) -> None:

@@ -17,15 +17,19 @@ CACHE = Path(os.environ.get("MODELSERVE_TEST_CACHE", "/var/cache/modelserve-test
 BUILD_SCRIPT = ROOT / "deploy" / "rootfs" / "build-debian-rootfs.sh"
 
 
-def base_rootfs(extra_packages: tuple[str, ...]) -> Path:
-    """The cached image for these packages, built once (a few minutes) and reused."""
-    key = hashlib.sha256((BUILD_SCRIPT.read_text() + " ".join(extra_packages)).encode())
+def base_rootfs(extra_packages: tuple[str, ...], suite: str = "bookworm") -> Path:
+    """The cached image of this Debian suite with these packages, built once (a few minutes)
+    and reused."""
+    key = hashlib.sha256((BUILD_SCRIPT.read_text() + suite + " ".join(extra_packages)).encode())
     target = CACHE / f"rootfs-{key.hexdigest()[:12]}"
     if not (target / ".complete").exists():
         shutil.rmtree(target, ignore_errors=True)
         CACHE.mkdir(parents=True, exist_ok=True)
         subprocess.run(
-            [str(BUILD_SCRIPT), str(target), *extra_packages], check=True, capture_output=True
+            [str(BUILD_SCRIPT), str(target), *extra_packages],
+            check=True,
+            capture_output=True,
+            env={**os.environ, "DEBIAN_SUITE": suite},
         )
         (target / ".complete").touch()
     return target
@@ -101,13 +105,9 @@ class Node:
 
     def run(self, *command: str, timeout: float = 300) -> subprocess.CompletedProcess:
         """``command`` inside the running node, as root (through its init's namespaces)."""
-        init = min(
-            pid
-            for pid in map(int, subprocess.run(
-                ["ip", "netns", "pids", self.host.name], capture_output=True, text=True
-            ).stdout.split())
-            if Path(f"/proc/{pid}/comm").read_text().strip() == "systemd"
-        )  # fmt: skip
+        # The node's systemd is the one child of systemd-nspawn.
+        nspawn = self.console.pid
+        init = int(Path(f"/proc/{nspawn}/task/{nspawn}/children").read_text().split()[0])
         return subprocess.run(
             ["nsenter", "-t", str(init), "-m", "-u", "-i", "-n", "-p", *command],
             capture_output=True,

@@ -7,13 +7,16 @@ answer to the request waiting for it. Celery's own result consumer is not used: 
 the thread that waits, and once its connection failed while the broker was down it never
 consumed again, so every later request timed out until a restart.
 
-The reply queue is deleted with the listener's connection (``auto_delete``), so when that
-connection fails, the answers to tasks sent over its lifetime cannot arrive: the requests
-waiting for them are answered 504 at once instead of when their timeout runs out. Senders
-declare the queue before every task (``declare``), so the answer to a task sent after the
-failure, while the listener reconnects, waits in the queue until the listener is back: such a
-request keeps waiting. Answers are acknowledged one by one, so an answer delivered to a
-consumer the broker has not yet noticed is dead goes back to the queue, not to waste.
+When the listener's connection fails, the answers to tasks sent over its lifetime are taken
+as lost (they may have gone to the dead consumer, or the broker may have lost the queue): the
+requests waiting for them are answered 504 at once instead of when their timeout runs out.
+Senders declare the queue before every task (``declare``), so the answer to a task sent after
+the failure, while the listener reconnects, waits in the queue until the listener is back:
+such a request keeps waiting. The queue is not deleted with its consumer (no
+``auto_delete``; it expires once unused): the broker may notice the old connection's end only
+after such an answer arrived, and would then delete the queue with the answer in it. Answers
+are acknowledged one by one, so one delivered to a consumer the broker has not yet noticed is
+dead goes back to the queue, not to waste.
 """
 
 from __future__ import annotations
@@ -52,7 +55,7 @@ class ReplyListener(HealingConsumer):
             exchange=kombu.Exchange(""),
             routing_key=name,
             durable=False,
-            auto_delete=True,
+            auto_delete=False,
             expires=REPLY_QUEUE_EXPIRES,
         )
         self._waiting: dict[str, _Waiter] = {}
