@@ -2,7 +2,7 @@
 
     python bench/request_path.py
 
-Times one-row `:predict` requests against the bare limit's Flask view and against modelserve's
+Times one-row `:predict` requests against the bare limit's WSGI handler and against modelserve's
 application (embedded mode, metrics in multiprocess mode as `modelserve serve` runs them),
 then modelserve again with the access log and then the metrics switched off, to show what
 each costs. Best of 5 rounds of 3,000 calls.
@@ -94,11 +94,11 @@ def main() -> None:
     from modelserve import logs
     from modelserve.bundles import ModelStore
     from modelserve.settings import Settings, demo_bundle_path
-    from modelserve.web.app import create_app, services
+    from modelserve.web.app import create_app
 
     os.environ["BENCH_BUNDLE"] = str(demo_bundle_path())
     sys.path.insert(0, str(HERE / "stacks"))
-    from bare import app as bare
+    from bare_wsgi import app as bare
 
     logs.configure_logging("INFO")
     logs.access_log.stream = open(os.devnull, "w")  # noqa: SIM115 - for the whole run
@@ -108,9 +108,8 @@ def main() -> None:
     def modelserve(*, metrics: bool = True):
         app = create_app(Settings(store=store))
         if not metrics:
-            with app.app_context():
-                for name in ("requests", "latency", "batch_rows", "shared_calls", "model_version"):
-                    setattr(services().metrics, name, _NoMetric())
+            for name in ("requests", "latency", "batch_rows", "shared_calls", "model_version"):
+                setattr(app.services.metrics, name, _NoMetric())
         return app
 
     def without_access_log():
@@ -124,7 +123,7 @@ def main() -> None:
         return
 
     rows = [
-        ("bare limit's view", per_request_us(bare)),
+        ("bare limit's handler", per_request_us(bare)),
         ("modelserve", per_request_us(modelserve())),
         ("modelserve, no metrics", per_request_us(modelserve(metrics=False))),
         ("modelserve, no access log", per_request_us(without_access_log())),

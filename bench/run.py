@@ -2,7 +2,8 @@
 
 For each stack: start it on 127.0.0.1, time the cold start (launch to first correct answer),
 check its probabilities on 5 rows against modelserve's runtime (1e-5), drive it with wrk at
-concurrency 1, 16 and 64 after a warm-up, and read its processes' memory. Writes
+concurrency 1, 16 and 64 after a warm-up, with a one-row body of each protocol it speaks
+(TensorFlow Serving's v1, the Open Inference Protocol V2), and read its processes' memory. Writes
 bench/results/bench.json, bench/results/bench.png and bench/RESULTS.md.
 
     python bench/run.py [--seconds 8] [--only NAME ...]
@@ -35,11 +36,13 @@ from modelserve.datasets import read_csv
 from modelserve.runtime import load_runtime
 from modelserve.settings import demo_bundle_path, demo_dataset_path
 
+BARE_GRANIAN = "bare limit: granian WSGI"
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 STACKS_DIR = HERE / "stacks"
 RESULTS = HERE / "results"
-VENVS = ROOT / "build" / "bench"
+VENVS = Path(os.environ.get("BENCH_VENVS", ROOT / "build" / "bench"))
 CONCURRENCY = (1, 16, 64)
 BROKER = os.environ.get("BENCH_BROKER", "amqp://guest:guest@127.0.0.1:5672//")
 PYTHON = Path(sys.executable)
@@ -53,6 +56,7 @@ class Stack:
     env: dict[str, str] = field(default_factory=dict)
     cwd: Path = ROOT
     note: str = ""
+    protocols: tuple[str, ...] = ("v1",)  # the first one also times the cold start
 
 
 def free_port() -> int:
@@ -81,7 +85,63 @@ def venv(name: str, packages: list[str]) -> Path:
     return path / "bin"
 
 
-def stacks(port: int, store: Path) -> list[Stack]:
+PATHS = {"v1": "/v1/models/diabetes:predict", "v2": "/v2/models/diabetes/infer"}
+BOTH = ("v1", "v2")
+
+
+def request_body(protocol: str, rows: np.ndarray) -> dict:
+    if protocol == "v1":
+        return {"instances": rows.tolist()}
+    return {
+        "inputs": [
+            {
+                "name": "features",
+                "shape": list(rows.shape),
+                "datatype": "FP32",
+                "data": rows.reshape(-1).tolist(),
+            }
+        ]
+    }
+
+
+def probabilities(protocol: str, answer: dict) -> np.ndarray:
+    if protocol == "v1":
+        return np.asarray(answer["predictions"], dtype=np.float64)
+    return np.asarray(answer["outputs"][0]["data"], dtype=np.float64)
+
+
+def mlserver(port: int, work: Path, name: str, **settings) -> Stack:
+    """MLServer with a settings folder of its own; ``settings`` beyond the ports."""
+    folder = work / name.replace(" ", "-").replace(",", "")
+    model = folder / "diabetes"
+    model.mkdir(parents=True, exist_ok=True)
+    (folder / "settings.json").write_text(
+        json.dumps(
+            {
+                "host": "127.0.0.1",
+                "http_port": port,
+                "grpc_port": free_port(),
+                "metrics_port": free_port(),
+                **settings,
+            }
+        )
+    )
+    (model / "model-settings.json").write_text(
+        json.dumps({"name": "diabetes", "implementation": "mlserver_runtime.Diabetes"})
+    )
+    bin_dir = venv("mlserver", ["mlserver", "uvloop<0.22", "numpy"])
+    return Stack(
+        name,
+        [[str(bin_dir / "mlserver"), "start", str(folder)]],
+        {"BENCH_BUNDLE": str(demo_bundle_path()), "PYTHONPATH": str(STACKS_DIR)},
+        STACKS_DIR,
+        note=f"bench/stacks/mlserver_runtime.py, the same NumPy forward pass; settings "
+        f"{json.dumps(settings) if settings else 'default'}",
+        protocols=("v2",),
+    )
+
+
+def stacks(port: int, store: Path, work: Path) -> list[Stack]:
     serve = [str(BIN / "modelserve"), "serve", "--port", str(port), "--workers", "2"]
     base = {"MODELSERVE_STORE": str(store)}
 
@@ -113,12 +173,14 @@ def stacks(port: int, store: Path) -> list[Stack]:
     }
     bentoml = venv("bentoml", ["bentoml>=1.4,<1.5", "numpy"])
     ray = venv("ray", ["ray[serve]", "numpy"])
+    kserve = venv("kserve", ["kserve", "numpy"])
     return [
         Stack(
             "modelserve embedded",
             [serve],
             base,
-            note="`modelserve serve` with its defaults (2 processes, 2 threads each)",
+            note="`modelserve serve` with its defaults (2 processes)",
+            protocols=BOTH,
         ),
         Stack(
             "modelserve embedded, batching",
@@ -131,14 +193,30 @@ def stacks(port: int, store: Path) -> list[Stack]:
         celery(2, True),
         celery(2, False),
         Stack(
-            "bare limit: gunicorn + Flask + NumPy",
-            [[str(BIN / "gunicorn"), "-w", "2", "-b", f"127.0.0.1:{port}", "bare:app"]],
+            BARE_GRANIAN,
+            [
+                [
+                    str(BIN / "granian"),
+                    "--interface",
+                    "wsgi",
+                    "--workers",
+                    "2",
+                    "--no-ws",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(port),
+                    "bare_wsgi:app",
+                ]
+            ],
             numpy_env,
             STACKS_DIR,
-            note="gunicorn's defaults: sync workers, a connection per request",
+            note="bench/stacks/bare_wsgi.py (orjson, the NumPy forward pass, no framework) on "
+            "granian's WSGI interface, 2 processes",
+            protocols=BOTH,
         ),
         Stack(
-            "bare limit, threaded keep-alive",
+            "bare limit: gunicorn gthread",
             [
                 [
                     str(BIN / "gunicorn"),
@@ -151,12 +229,14 @@ def stacks(port: int, store: Path) -> list[Stack]:
                     "--reuse-port",
                     "-b",
                     f"127.0.0.1:{port}",
-                    "bare:app",
+                    "bare_wsgi:app",
                 ]
             ],
             numpy_env,
             STACKS_DIR,
-            note="the server settings modelserve's embedded mode uses",
+            note="the same handler on gunicorn (gthread, 2 processes × 2 threads, a socket "
+            "each): the server modelserve used before granian",
+            protocols=BOTH,
         ),
         Stack(
             "baseline: tutorial design (model loaded per task)",
@@ -211,6 +291,17 @@ def stacks(port: int, store: Path) -> list[Stack]:
             STACKS_DIR,
             note="bench/stacks/ray_serve_app.py: 2 replicas, the same NumPy forward pass",
         ),
+        mlserver(port, work, "MLServer default"),
+        mlserver(port, work, "MLServer fastest", parallel_workers=0, metrics_endpoint=None),
+        Stack(
+            "KServe, 2 workers",
+            [[str(kserve / "python"), "kserve_app.py", str(port)]],
+            numpy_env,
+            STACKS_DIR,
+            note="bench/stacks/kserve_app.py: KServe's ModelServer, 2 workers, the same NumPy "
+            "forward pass",
+            protocols=BOTH,
+        ),
     ]
 
 
@@ -241,14 +332,16 @@ def stop(processes: list[subprocess.Popen]) -> None:
         subprocess.run([str(VENVS / "ray" / "bin" / "ray"), "stop", "--force"], capture_output=True)
 
 
-def first_answer(url: str, body: dict, expected: np.ndarray, deadline: float) -> float:
+def first_answer(
+    url: str, protocol: str, rows: np.ndarray, expected: np.ndarray, deadline: float
+) -> float:
     """Seconds until the stack answers the 5 rows correctly (polls: the stack is starting)."""
     started = time.monotonic()
     while time.monotonic() < deadline:
         try:
-            response = requests.post(url, json=body, timeout=30)
+            response = requests.post(url, json=request_body(protocol, rows), timeout=30)
             if response.status_code == 200:
-                got = np.asarray(response.json()["predictions"], dtype=np.float64)
+                got = probabilities(protocol, response.json())
                 if np.abs(got.reshape(-1) - expected.reshape(-1)).max() > 1e-5:
                     raise AssertionError(f"{url} answers differently: {got} vs {expected}")
                 return time.monotonic() - started
@@ -322,6 +415,7 @@ def versions() -> dict[str, str]:
         "modelserve",
         "numpy",
         "flask",
+        "granian",
         "gunicorn",
         "celery",
         "kombu",
@@ -330,7 +424,12 @@ def versions() -> dict[str, str]:
     ):
         with contextlib.suppress(metadata.PackageNotFoundError):
             found[name] = metadata.version(name)
-    for name, bin_dir in (("bentoml", VENVS / "bentoml"), ("ray", VENVS / "ray")):
+    for name, bin_dir in (
+        ("bentoml", VENVS / "bentoml"),
+        ("ray", VENVS / "ray"),
+        ("mlserver", VENVS / "mlserver"),
+        ("kserve", VENVS / "kserve"),
+    ):
         out = subprocess.run(
             [
                 str(bin_dir / "bin" / "python"),
@@ -361,11 +460,11 @@ def main() -> None:
 
     rows = read_csv(demo_dataset_path()).features[:5]
     expected = load_runtime(Bundle.open(demo_bundle_path())).predict(rows)
-    body = {"instances": rows.tolist()}
-    one_row = {"instances": rows[:1].tolist()}
     work = Path(tempfile.mkdtemp(prefix="modelserve-bench-"))
-    body_file = work / "body.json"
-    body_file.write_text(json.dumps(one_row))
+    body_files = {}
+    for protocol in PATHS:
+        body_files[protocol] = work / f"{protocol}.json"
+        body_files[protocol].write_text(json.dumps(request_body(protocol, rows[:1])))
     report = {
         "machine": {
             "cpu": platform.processor() or platform.machine(),
@@ -377,20 +476,32 @@ def main() -> None:
         "stacks": {},
     }
     port = free_port()
-    url = f"http://127.0.0.1:{port}/v1/models/diabetes:predict"
-    for stack in stacks(port, work / "store"):
+    for stack in stacks(port, work / "store", work):
         if args.only and not any(o in stack.name for o in args.only):
             continue
         shutil.rmtree(work / "store", ignore_errors=True)
         print(f"== {stack.name}", flush=True)
         processes = start(stack)
         try:
-            cold = first_answer(url, body, expected, time.monotonic() + 180)
+            first = stack.protocols[0]
+            cold = first_answer(
+                f"http://127.0.0.1:{port}{PATHS[first]}",
+                first,
+                rows,
+                expected,
+                time.monotonic() + 180,
+            )
             entry = {"note": stack.note, "cold_start_s": round(cold, 2), "load": {}}
-            for connections in CONCURRENCY:
-                wrk(url, body_file, connections, args.warmup)
-                entry["load"][str(connections)] = wrk(url, body_file, connections, args.seconds)
-                print(f"   c={connections}: {entry['load'][str(connections)]}", flush=True)
+            for protocol in stack.protocols:
+                url = f"http://127.0.0.1:{port}{PATHS[protocol]}"
+                first_answer(url, protocol, rows, expected, time.monotonic() + 30)
+                load = entry["load"][protocol] = {}
+                for connections in CONCURRENCY:
+                    wrk(url, body_files[protocol], connections, args.warmup)
+                    load[str(connections)] = wrk(
+                        url, body_files[protocol], connections, args.seconds
+                    )
+                    print(f"   {protocol} c={connections}: {load[str(connections)]}", flush=True)
             entry["rss"] = rss_mb(processes)
             print(f"   cold start {cold:.2f} s, rss {entry['rss']}", flush=True)
             report["stacks"][stack.name] = entry

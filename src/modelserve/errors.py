@@ -21,6 +21,18 @@ class InvalidInput(ModelserveError):
         self.line = line
 
 
+class Unauthorized(ModelserveError):
+    """A request lacks the credential the server requires (a bearer token)."""
+
+    field = "Authorization"
+
+
+class Forbidden(ModelserveError):
+    """A request is refused whatever its credentials (a browser posting from another site)."""
+
+    field = "Origin"
+
+
 class ModelNotFound(ModelserveError):
     """No such model, or no such version of it."""
 
@@ -78,3 +90,39 @@ class GateFailed(ModelserveError):
     """A model failed a validation gate, so it does not go live."""
 
     exit_code = 1
+
+
+# -- errors between nodes -----------------------------------------------------------------------
+# A worker answers a web node's task, and a web node a worker's bundle request, with an error
+# as data: {"kind": class name, "message": ..., "field": ... or None}. Only these kinds keep
+# their class on arrival; any other becomes the receiver's fallback.
+_CROSSING = {
+    cls.__name__: cls
+    for cls in (InvalidInput, PayloadTooLarge, ModelNotFound, InvalidBundle, BundleFetchFailed)
+}
+
+
+def error_document(error: ModelserveError, message: str | None = None) -> dict:
+    """``error`` as it crosses the broker; ``message`` replaces its text if given."""
+    return {
+        "kind": type(error).__name__,
+        "message": str(error) if message is None else message,
+        "field": getattr(error, "field", None),
+    }
+
+
+def error_from_document(
+    document: dict,
+    fallback: type[ModelserveError] = ModelserveError,
+    context: str = "",
+    keep: tuple[type[ModelserveError], ...] | None = None,
+) -> ModelserveError:
+    """The error a node received as data: of its own class if that may cross (and is among
+    ``keep``, when given), else ``fallback``; its message after ``context``."""
+    cls = _CROSSING.get(str(document.get("kind")), fallback)
+    if keep is not None and cls not in keep:
+        cls = fallback
+    message = f"{context}{document.get('message')}"
+    if issubclass(cls, InvalidInput):
+        return cls(message, field=document.get("field"))
+    return cls(message)

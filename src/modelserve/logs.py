@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import logging
 import os
@@ -63,12 +64,20 @@ class AccessLog:
     """One JSON line per request, in the same shape as every other log line.
 
     Written straight to the stream once configured: building a logging record per request
-    costs more than the prediction itself. Until then it goes through ``logging``.
+    costs more than the prediction itself. Lines are buffered and written together, by the
+    request that fills the buffer or, within ``FLUSH_SECONDS``, by a flusher thread: a write
+    and a flush per request cost more than the line itself. Until configured, lines go
+    through ``logging``.
     """
+
+    FLUSH_SECONDS = 0.1
+    FLUSH_LINES = 64
 
     def __init__(self) -> None:
         self.stream = None
         self._lock = threading.Lock()
+        self._pending: list[str] = []
+        self._flusher_pid: int | None = None  # a thread per process: forks do not copy it
         self._logger = logging.getLogger("modelserve.access")
 
     def write(self, fields: dict) -> None:
@@ -76,13 +85,33 @@ class AccessLog:
             self._logger.info("request", extra=fields)
             return
         line = _line(time.time(), "info", "modelserve.access", os.getpid(), "request", fields)
-        line += "\n"
         with self._lock:
-            self.stream.write(line)
+            self._pending.append(line)
+            if len(self._pending) >= self.FLUSH_LINES:
+                self._flush_locked()
+            elif self._flusher_pid != os.getpid():
+                self._flusher_pid = os.getpid()
+                threading.Thread(target=self._flush_often, name="access-log", daemon=True).start()
+
+    def flush(self) -> None:
+        with self._lock:
+            self._flush_locked()
+
+    def _flush_locked(self) -> None:
+        if self._pending and self.stream is not None:
+            self._pending.append("")
+            self.stream.write("\n".join(self._pending))
             self.stream.flush()
+        self._pending.clear()
+
+    def _flush_often(self) -> None:
+        while True:
+            time.sleep(self.FLUSH_SECONDS)  # a deadline for buffered lines, not a wait on work
+            self.flush()
 
 
 access_log = AccessLog()
+atexit.register(access_log.flush)
 
 
 def configure_logging(level: str = "INFO") -> None:

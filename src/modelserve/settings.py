@@ -50,12 +50,13 @@ class Settings(BaseSettings):
     # -- serving ---------------------------------------------------------------------------
     host: str = Field(default="127.0.0.1", description="Address the web server listens on.")
     port: int = Field(default=5100, ge=1, le=65535, description="Port of the web server.")
-    web_workers: int = Field(default=2, ge=1, description="gunicorn worker processes.")
+    web_workers: int = Field(default=2, ge=1, description="Web server processes.")
     web_threads: int | None = Field(
         default=None,
         ge=1,
-        description="Threads per gunicorn worker; default: 2 embedded (CPU-bound, the GIL), "
-        "16 in Celery mode (threads wait on workers).",
+        description="Requests one web server process runs at once; default: 256 (a request "
+        "whose body is still arriving holds one); adaptive batching expects 2 embedded, 16 in "
+        "Celery mode.",
     )
     broker_url: BrokerUrl | None = Field(
         default=None,

@@ -12,7 +12,7 @@ import pytest
 
 from modelserve.batching import AdaptiveBatcher
 from modelserve.errors import BackendFailed, BackendUnavailable, InvalidInput, ModelNotFound
-from modelserve.execution import Prediction
+from modelserve.runtime import Prediction
 
 
 class Model:

@@ -23,7 +23,7 @@ def test_serve_prints_its_url_and_answers_there(tmp_path):
     )
     try:
         server.log.wait_for(rf"serving on http://127\.0\.0\.1:{port}/")
-        server.log.wait_for(r"Using worker: gthread")  # gunicorn, not a development server
+        server.log.wait_for(r"Starting granian")  # a production server, not a development one
         assert server.log.matching(
             rf"modelserve: serving diabetes \(embedded mode\) on http://127\.0\.0\.1:{port}/"
         )

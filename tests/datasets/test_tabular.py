@@ -79,3 +79,13 @@ def test_parse_row():
 def test_values_beyond_float32_are_refused():
     with pytest.raises(InvalidInput, match=r"column 2: '1e39' is too large for float32"):
         read_csv_text("1,1e39,1\n")
+
+
+def test_a_field_beyond_the_csv_modules_limit_is_a_clear_error_naming_its_line():
+    text = "1,2\n3,4\n" + '"' + "9" * 200_000 + '",1\n'
+    message = r"big\.csv line 3: field larger than field limit"
+    with pytest.raises(InvalidInput, match=message) as err:
+        read_csv_text(text, source="big.csv", n_features=2)
+    assert err.value.line == 3
+    with pytest.raises(InvalidInput, match="row line 1: field larger"):
+        parse_row('"' + "9" * 200_000 + '"', 1)

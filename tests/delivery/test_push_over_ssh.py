@@ -92,12 +92,15 @@ def test_push_over_ssh_between_namespaces(hosts, ssh, production, development):
             "-s",
             "-D",
             "-",
+            "-H",
+            "Content-Type: application/json",
             "-d",
             '{"instances": [[6,148,72,35,0,33.6,0.627,50]]}',
             f"http://{prod.address}:5100/v1/models/diabetes:predict",
         )
         assert answer.returncode == 0, answer.stderr
-        assert "X-Model-Version: 2" in answer.stdout and '"predictions"' in answer.stdout
+        # Header names are case-insensitive; the server sends them in lower case.
+        assert "x-model-version: 2" in answer.stdout.lower() and '"predictions"' in answer.stdout
 
         development.commit_bundle("nan")
         refused = dev.run(

@@ -171,11 +171,14 @@ def test_playbooks_configure_prod_and_dev_idempotently(
         "--retry-connrefused",
         "--retry-delay",
         "1",
+        "-H",
+        "Content-Type: application/json",
         "-d",
         json.dumps({"instances": [ROW]}),
         url,
     )
-    assert "X-Model-Version: 1" in answer.stdout and '"predictions"' in answer.stdout
+    # Header names are case-insensitive; the server sends them in lower case.
+    assert "x-model-version: 1" in answer.stdout.lower() and '"predictions"' in answer.stdout
     if mode == "docker":
         running = servers[0].run("docker", "ps", "--format", "{{.Names}} {{.Image}}").stdout
         assert "modelserve-web modelserve/serving:latest" in running, running
@@ -199,5 +202,6 @@ def test_playbooks_configure_prod_and_dev_idempotently(
     assert pushed.returncode == 0, pushed.stdout[-3000:] + pushed.stderr[-3000:]
     assert "remote:   PASS  accuracy" in pushed.stderr
     assert "remote: modelserve: diabetes version 2 is live (was 1)" in pushed.stderr
-    after = ctl.run("curl", "-s", "-D", "-", "-d", json.dumps({"instances": [ROW]}), url)
-    assert "X-Model-Version: 2" in after.stdout
+    body = ("-H", "Content-Type: application/json", "-d", json.dumps({"instances": [ROW]}))
+    after = ctl.run("curl", "-s", "-D", "-", *body, url)
+    assert "x-model-version: 2" in after.stdout.lower()

@@ -134,4 +134,4 @@ def test_malformed_requests_are_refused(app, demo_store, queue, body, kind):
     server = BundleServer(app, demo_store, queue)
     with pytest.raises(Exception) as refusal:
         server._answer(body)
-    assert refusal.value.kind == kind
+    assert refusal.value.document["kind"] == kind

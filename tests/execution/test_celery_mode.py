@@ -1,4 +1,4 @@
-"""Celery mode end to end: the real gunicorn server, real workers, the machine's RabbitMQ."""
+"""Celery mode end to end: the real web server, real workers, the machine's RabbitMQ."""
 
 import json
 import re

@@ -1,7 +1,7 @@
 """Real server and worker processes for tests, and a way to wait on what they log.
 
 A server gets a listening socket that the test made and bound first, so its port is known
-before it starts and a request sent early simply waits in the kernel's queue until gunicorn
+before it starts and a request sent early simply waits in the kernel's queue until the server
 accepts it: no polling for start-up.
 """
 
@@ -80,7 +80,7 @@ class Process:
             stderr=subprocess.STDOUT,
             text=True,
             pass_fds=pass_fds,
-            start_new_session=True,  # so stop() reaches gunicorn's or celery's children too
+            start_new_session=True,  # so stop() reaches the server's or celery's children too
         )
         self.log = LogWatcher(self.popen.stdout)
 

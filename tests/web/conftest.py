@@ -39,6 +39,18 @@ def server(base_env):
     process.stop()
 
 
+TOKEN = "s3cret-token"
+
+
+@pytest.fixture(scope="module")
+def token_server(base_env):
+    process = Server(
+        {**base_env, "MODELSERVE_API_TOKEN": TOKEN, "MODELSERVE_PAGES": "false"}, workers=1
+    )
+    yield process
+    process.stop()
+
+
 @pytest.fixture(scope="module")
 def celery_env(base_env) -> dict[str, str]:
     # A queue of its own, so nothing else consuming from this broker takes the tests' tasks.

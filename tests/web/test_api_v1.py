@@ -7,7 +7,7 @@ import pytest
 
 from modelserve.datasets import read_csv
 from modelserve.runtime import load_runtime
-from tests.web.conftest import ROW
+from tests.web.conftest import ROW, TOKEN
 
 
 @pytest.fixture(scope="module")
@@ -53,14 +53,29 @@ def test_columnar_format_and_named_inputs(server, http, expected, web_store):
     np.testing.assert_allclose(named_rows["predictions"], probabilities, atol=1e-6)
 
 
-def test_curl_style_body_is_accepted(server, http):
-    # `curl -d '{...}'` (the TensorFlow Serving docs' examples) sends a form Content-Type.
-    response = http.post(
-        f"{server.url}/v1/models/diabetes:predict",
-        data=json.dumps({"instances": [ROW]}),
-        headers={"Content-Type": "application/x-www-form-urlencoded"},
-    )
-    assert response.status_code == 200 and len(response.json()["predictions"]) == 1
+@pytest.mark.parametrize("content_type", ["application/x-www-form-urlencoded", "text/plain"])
+def test_types_a_browser_sends_cross_site_are_read_only_behind_a_token(
+    server, token_server, http, content_type
+):
+    # `curl -d '{...}'` (the TensorFlow Serving docs' examples) sends a form Content-Type; so
+    # does an HTML form on any other site, which could then make predictions unasked.
+    body = json.dumps({"instances": [ROW]})
+    headers = {"Content-Type": content_type}
+    refused = http.post(f"{server.url}/v1/models/diabetes:predict", data=body, headers=headers)
+    assert refused.status_code == 415 and refused.json()["field"] == "Content-Type"
+    assert "application/json" in refused.json()["error"]
+    headers["Authorization"] = f"Bearer {TOKEN}"
+    url = f"{token_server.url}/v1/models/diabetes:predict"
+    accepted = http.post(url, data=body, headers=headers)
+    assert accepted.status_code == 200 and len(accepted.json()["predictions"]) == 1
+
+
+def test_a_request_another_site_makes_is_refused_without_a_token(server, http):
+    url = f"{server.url}/v1/models/diabetes:predict"
+    own = http.post(url, json={"instances": [ROW]}, headers={"Origin": server.url})
+    assert own.status_code == 200
+    foreign = http.post(url, json={"instances": [ROW]}, headers={"Origin": "https://evil.example"})
+    assert foreign.status_code == 403 and foreign.json()["field"] == "Origin"
 
 
 def test_status_and_metadata(server, http):

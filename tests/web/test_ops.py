@@ -5,11 +5,9 @@ import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
-import pytest
 import requests
 
 from tests.support.metrics import samples
-from tests.support.processes import Server
 from tests.web.conftest import ROW
 
 
@@ -32,7 +30,7 @@ def test_metrics_count_requests_rows_and_version_across_workers(server):
             headers={"X-Request-ID": request_id},
         ).status_code
 
-    # Concurrent clients on fresh connections, so both gunicorn workers answer some.
+    # Concurrent clients on fresh connections, so both server processes answer some.
     with ThreadPoolExecutor(8) as pool:
         assert set(pool.map(send, ids)) == {200}
     assert requests.post(f"{server.url}/v1/models/diabetes:predict", json={}).status_code == 400
@@ -72,15 +70,6 @@ def test_request_ids_and_one_structured_log_line_per_request(server, http):
     errors = http.get(f"{server.url}/nowhere", headers={"X-Request-ID": "log-me-2"})
     assert errors.status_code == 404 and errors.headers["X-Request-ID"] == "log-me-2"
     server.log.wait_for(r'"request_id":"log-me-2".*"status":404')
-
-
-@pytest.fixture(scope="module")
-def token_server(base_env):
-    process = Server(
-        {**base_env, "MODELSERVE_API_TOKEN": "s3cret-token", "MODELSERVE_PAGES": "false"}, workers=1
-    )
-    yield process
-    process.stop()
 
 
 def test_bearer_token_guards_the_json_api(token_server, http):

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from modelserve.errors import BackendFailed, InvalidInput
-from modelserve.execution.base import Prediction
+from modelserve.runtime import Prediction
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from modelserve.cli.common import Context, pass_context
     "--workers",
     type=click.IntRange(min=1),
     default=None,
-    help="gunicorn worker processes; default: MODELSERVE_WEB_WORKERS (2).",
+    help="Server processes; default: MODELSERVE_WEB_WORKERS (2).",
 )
 @click.option(
     "--bind-fd",
@@ -29,7 +29,7 @@ from modelserve.cli.common import Context, pass_context
 )
 @pass_context
 def serve(ctx: Context, host, port, workers, bind_fd) -> None:
-    """Run the web front end (pages and JSON APIs) under gunicorn."""
+    """Run the web front end (pages and JSON APIs) under granian."""
     from modelserve.web.server import address, check_address_free, run
 
     updates = {
@@ -39,15 +39,15 @@ def serve(ctx: Context, host, port, workers, bind_fd) -> None:
     }
     settings = ctx.settings.model_copy(update=updates)
     ctx.store  # noqa: B018 - installs the demo bundle once, before workers start
-    bind = f"fd://{bind_fd}" if bind_fd is not None else address(settings.host, settings.port)
     mode = "celery" if settings.broker_url else "embedded"
     if bind_fd is None:
         check_address_free(settings.host, settings.port)
         click.echo(
-            f"modelserve: serving {settings.model} ({mode} mode) on http://{bind}/",
+            f"modelserve: serving {settings.model} ({mode} mode) on "
+            f"http://{address(settings.host, settings.port)}/",
             err=True,
         )
-    run(settings, bind)
+    run(settings, bind_fd)
 
 
 @click.command()

@@ -29,8 +29,11 @@ from modelserve.errors import ModelserveError
 # (3.12), Debian 13 (3.13); and the architectures research clouds run.
 PYTHONS = ("3.10", "3.11", "3.12", "3.13")
 ARCHES = ("x86_64", "aarch64")
-# glibc of the oldest supported image (Ubuntu 22.04: 2.35); pip widens it to older tags.
-GLIBC = "2_35"
+# glibc of the oldest supported image (Ubuntu 22.04: 2.35). pip takes a --platform literally,
+# so every manylinux tag a node of that glibc accepts is listed (granian's aarch64 wheels are
+# manylinux_2_28 only).
+GLIBC_MINOR = 35
+OLDEST_MANYLINUX_MINOR = 17
 PYPI = "https://pypi.org/simple"
 
 
@@ -204,6 +207,16 @@ def _resolve(
         return _pip_resolve(requirements, index_url, "", python, arch)
 
 
+def _platforms(arch: str) -> list[str]:
+    """pip's --platform options for a glibc node of ``arch``, newest tag first."""
+    minors = range(GLIBC_MINOR, OLDEST_MANYLINUX_MINOR - 1, -1)
+    return [
+        option
+        for tag in [*(f"manylinux_2_{m}_{arch}" for m in minors), f"manylinux2014_{arch}"]
+        for option in ("--platform", tag)
+    ]
+
+
 def _pip_resolve(
     requirements: list[str], index_url: str, prefer: str, python: str, arch: str
 ) -> list[tuple]:
@@ -216,7 +229,7 @@ def _pip_resolve(
             sys.executable, "-m", "pip", "install", "--dry-run", "--quiet",
             "--ignore-installed", "--only-binary=:all:", "--target", str(Path(work) / "none"),
             "--python-version", python, "--implementation", "cp", "--abi", abi,
-            "--platform", f"manylinux_{GLIBC}_{arch}", "--platform", f"manylinux2014_{arch}",
+            *_platforms(arch),
             "--index-url", index_url, *trusted_host(index_url), "--report", str(report),
             "--constraint", str(constraints), *requirements,
         ]  # fmt: skip

@@ -103,7 +103,7 @@ def read_csv_text(
     header: list[str] | None = None
     width: int | None = None
 
-    for line_no, fields in _records(text):
+    for line_no, fields in _records(text, source):
         if header is None and not rows and _is_header(fields):
             header = [f.strip() for f in fields]
             continue
@@ -155,7 +155,7 @@ def parse_row(
     text: str, n_features: int, *, source: str = "row", feature_names: Sequence[str] | None = None
 ) -> np.ndarray:
     """Parse one comma-separated row of exactly ``n_features`` numbers into a (1, F) array."""
-    records = list(_records(text))
+    records = list(_records(text, source))
     if len(records) != 1:
         raise InvalidInput(f"{source}: expected one line of {n_features} numbers", field=source)
     _, fields = records[0]
@@ -166,10 +166,18 @@ def parse_row(
     return np.asarray([_parse_fields(fields, source, None, feature_names)], dtype=np.float32)
 
 
-def _records(text: str):
-    for line_no, fields in enumerate(csv.reader(text.splitlines()), start=1):
+def _records(text: str, source: str = "the CSV"):
+    reader = csv.reader(text.splitlines())
+    while True:
+        try:
+            fields = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:  # e.g. a field longer than the csv module's limit
+            line = reader.line_num
+            raise InvalidInput(f"{source} line {line}: {exc}", line=line) from None
         if fields and any(f.strip() for f in fields):
-            yield line_no, fields
+            yield reader.line_num, fields
 
 
 def _is_header(fields: list[str]) -> bool:

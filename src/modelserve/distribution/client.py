@@ -10,10 +10,12 @@ from celery import Celery
 from kombu.exceptions import OperationalError
 
 from modelserve.distribution.wire import DIRECT_REPLY_TO, MAX_PARTS, BundleRequest, request_queue
-from modelserve.errors import BundleFetchFailed, InvalidBundle, ModelNotFound
-
-# Errors the web node reports by name; others arrive as BundleFetchFailed.
-_SOURCE_ERRORS = {cls.__name__: cls for cls in (InvalidBundle, ModelNotFound)}
+from modelserve.errors import (
+    BundleFetchFailed,
+    InvalidBundle,
+    ModelNotFound,
+    error_from_document,
+)
 
 
 class _Answer:
@@ -23,14 +25,15 @@ class _Answer:
         self.correlation_id, self.what = correlation_id, what
         self.parts: dict[int, bytes] = {}
         self.expected: int | None = None
-        self.refusal: tuple[str, str] | None = None
+        self.refusal: dict | None = None
 
     def add(self, message: kombu.Message) -> None:
         if message.properties.get("correlation_id") != self.correlation_id:
             return  # an answer to an earlier request that gave up
         headers = message.headers or {}
         if "error" in headers:
-            self.refusal = (str(headers.get("kind")), str(headers["error"]))
+            refusal = headers["error"]
+            self.refusal = refusal if isinstance(refusal, dict) else {"message": str(refusal)}
             return
         part, parts = headers.get("part"), headers.get("parts")
         if (
@@ -49,9 +52,11 @@ class _Answer:
 
     def archive(self) -> bytes:
         if self.refusal is not None:
-            kind, error = self.refusal
-            cls = _SOURCE_ERRORS.get(kind, BundleFetchFailed)
-            raise cls(f"{self.what}: the web node refused: {error}")
+            context = f"{self.what}: the web node refused: "
+            # Only what is wrong with the version itself keeps its kind; any other refusal
+            # means this node could not get it.
+            keep = (InvalidBundle, ModelNotFound)
+            raise error_from_document(self.refusal, BundleFetchFailed, context, keep)
         return b"".join(self.parts[number] for number in range(len(self.parts)))
 
 

@@ -19,7 +19,7 @@ from modelserve.distribution.wire import (
     BundleRequest,
     request_queue,
 )
-from modelserve.errors import ModelserveError
+from modelserve.errors import InvalidInput, ModelserveError, error_document
 
 log = logging.getLogger(__name__)
 
@@ -51,13 +51,14 @@ class BundleServer(HealingConsumer):
         try:
             parts, what = self._answer(message.body)
         except _Refusal as refusal:
-            log.warning("bundle request refused: %s", refusal.message)
+            log.warning("bundle request refused: %s", refusal)
             parts = [b""]
-            headers = [{"error": refusal.message, "kind": refusal.kind}]
+            headers = [{"error": refusal.document}]
         except Exception:  # a bug or a disk error: the asker must hear, this thread go on
             log.exception("bundle request failed")
             parts = [b""]
-            headers = [{"error": "the web node failed to read the bundle", "kind": "internal"}]
+            failure = ModelserveError("the web node failed to read the bundle")
+            headers = [{"error": error_document(failure)}]
         else:
             headers = [{"part": n, "parts": len(parts)} for n in range(len(parts))]
             log.info("sent %s (%d bytes in %d parts)", what, sum(map(len, parts)), len(parts))
@@ -78,16 +79,17 @@ class BundleServer(HealingConsumer):
             # Verified here too: a copy damaged on this disk is refused at its source.
             archive = pack(self.store.bundle(request.model, request.version))
         except ValidationError as exc:
-            raise _Refusal("InvalidInput", f"bad request: {exc.errors()[0]['msg']}") from exc
+            bad = InvalidInput(f"bad request: {exc.errors()[0]['msg']}")
+            raise _Refusal(error_document(bad)) from exc
         except ModelserveError as exc:
             # Paths relative to the store: other nodes need not learn this one's layout.
             message = str(exc).replace(f"{self.store.root}/", "")
-            raise _Refusal(type(exc).__name__, message) from None
+            raise _Refusal(error_document(exc, message)) from None
         parts = [archive[i : i + PART_BYTES] for i in range(0, len(archive), PART_BYTES)]
         return parts, f"{request.model} version {request.version}"
 
 
 class _Refusal(Exception):
-    def __init__(self, kind: str, message: str):
-        super().__init__(message)
-        self.kind, self.message = kind, message
+    def __init__(self, document: dict):
+        super().__init__(document["message"])
+        self.document = document

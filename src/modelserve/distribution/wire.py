@@ -4,7 +4,7 @@ A worker sends a ``BundleRequest`` as JSON to the request queue, asking for the 
 RabbitMQ's direct reply-to pseudo-queue. The web node answers with the bundle's archive
 (``bundles.archive``) in ``parts`` messages of at most ``PART_BYTES`` (RabbitMQ 4 refuses
 messages above 16 MiB by default), each with headers ``part`` and ``parts``; or with one
-message whose headers carry ``error`` and ``kind`` (an error class's name).
+message whose ``error`` header carries the error (``errors.error_document``).
 """
 
 from __future__ import annotations

@@ -7,16 +7,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from modelserve.runtime import ModelRuntime
-
-
-@dataclass(frozen=True)
-class Prediction:
-    probabilities: np.ndarray  # (N, 1) float32
-    model: str
-    version: int
-    queue_wait: float | None = None  # seconds a task waited for a worker (Celery mode)
-    shared_by: int | None = None  # requests in its model call when batching; None: not batching
+from modelserve.batching import AdaptiveBatcher
+from modelserve.runtime import ModelRuntime, Prediction
 
 
 @dataclass(frozen=True)
@@ -27,9 +19,7 @@ class Batching:
     max_wait: float  # seconds
     callers: int | None = None  # request threads per process: at most this many wait at once
 
-    def batcher(self, run, max_inflight: int):
-        from modelserve.batching import AdaptiveBatcher
-
+    def batcher(self, run, max_inflight: int) -> AdaptiveBatcher:
         return AdaptiveBatcher(
             run,
             max_rows=self.max_rows,

@@ -36,18 +36,6 @@ READINESS_WINDOW = 2.0
 PING_TIMEOUT = 1.0
 log = logging.getLogger(__name__)
 
-# Errors a worker reports by name; anything else arrives as a plain ModelserveError.
-_REMOTE_ERRORS = {
-    cls.__name__: cls
-    for cls in (
-        errors.InvalidInput,
-        errors.PayloadTooLarge,
-        errors.ModelNotFound,
-        errors.InvalidBundle,
-        errors.BundleFetchFailed,
-    )
-}
-
 
 class CeleryExecutor(Executor):
     mode = "celery"
@@ -62,7 +50,7 @@ class CeleryExecutor(Executor):
         self.app = app
         self.timeout = timeout
         self.replies = ReplyListener(app)
-        # Started at the first task, in the process that sends it (after gunicorn forked).
+        # Started at the first task, in the process that sends it (after the web server forked).
         self._retry_policy = app.conf.task_publish_retry_policy or {}
         connection = app.connection_for_write()  # lazy: never connects, gives error classes
         self._broker_errors = (
@@ -102,7 +90,7 @@ class CeleryExecutor(Executor):
             summary=f"{{model: {model.name!r}, version: {model.version}, rows: {len(batch)}}}",
         )
         if "error" in answer:
-            raise _remote_error(answer["error"])
+            raise errors.error_from_document(answer["error"])
         return Prediction(
             probabilities=np.asarray(answer["probabilities"], dtype=np.float32).reshape(-1, 1),
             model=answer["model"],
@@ -199,10 +187,3 @@ def _result(meta: dict, timeout: float) -> Any:
         raise BackendTimeout(f"the worker ran out of time ({kind})")
     # The task itself crashed; the worker's log has the trace.
     raise BackendFailed(f"the worker failed: {kind}")
-
-
-def _remote_error(error: dict) -> errors.ModelserveError:
-    cls = _REMOTE_ERRORS.get(error["kind"], errors.ModelserveError)
-    if issubclass(cls, errors.InvalidInput):
-        return cls(error["message"], field=error.get("field"))
-    return cls(error["message"])

@@ -53,6 +53,21 @@ def column_to_array(value: Any, root: str) -> np.ndarray:
     return check_finite(column, root)
 
 
+def check_value_count(document: bytes, n_features: int, max_rows: int) -> None:
+    """Refuse, before parsing it, a JSON document that holds more values than ``max_rows`` rows
+    could: parsing builds a Python object per value, so eight megabytes of ``[],`` would take
+    hundreds. A document holds at most one scalar more than it has commas, and a container per
+    opening bracket; counting them costs a scan of the bytes."""
+    limit = max_rows * (n_features + 2) + 256  # rows, their separators and the envelope
+    values = document.count(b",") + document.count(b"[") + document.count(b"{")
+    if values > limit:
+        raise PayloadTooLarge(
+            f"body: holds more values than {max_rows} rows of {n_features} features "
+            f"(the row limit) could; send fewer rows per request",
+            field="body",
+        )
+
+
 def too_many_rows(root: str, rows: int, limit: int) -> PayloadTooLarge:
     return PayloadTooLarge(f"{root}: {rows} rows exceed the limit of {limit}", field=root)
 

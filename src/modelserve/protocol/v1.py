@@ -9,7 +9,13 @@ from pydantic import ValidationError
 
 from modelserve.bundles import BundleMetadata
 from modelserve.errors import InvalidInput
-from modelserve.protocol.decoding import column_to_array, invalid, rows_to_array, too_many_rows
+from modelserve.protocol.decoding import (
+    check_value_count,
+    column_to_array,
+    invalid,
+    rows_to_array,
+    too_many_rows,
+)
 from modelserve.protocol.types import (
     ModelMetadataResponse,
     ModelSpec,
@@ -26,6 +32,7 @@ SIGNATURE = "serving_default"
 
 def decode_predict(body: bytes, metadata: BundleMetadata, max_rows: int) -> tuple[np.ndarray, str]:
     """The (N, F) batch of a predict request, and its format: ``rows`` or ``columns``."""
+    check_value_count(body, metadata.n_features, max_rows)
     try:
         request = PredictRequest.model_validate_json(body)
     except ValidationError as exc:

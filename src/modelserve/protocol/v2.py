@@ -20,6 +20,7 @@ from modelserve.errors import InvalidInput
 from modelserve.evaluation import classify
 from modelserve.protocol.decoding import (
     check_finite,
+    check_value_count,
     column_to_array,
     invalid,
     rows_to_array,
@@ -52,6 +53,7 @@ def decode_infer(
     body: bytes, header_length: str | None, metadata: BundleMetadata, max_rows: int
 ) -> DecodedInfer:
     json_part, binary = _split(body, header_length)
+    check_value_count(json_part, metadata.n_features, max_rows)
     try:
         request = InferenceRequest.model_validate_json(json_part)
     except ValidationError as exc:

@@ -11,6 +11,7 @@ from modelserve.runtime.base import ModelRuntime
 from modelserve.runtime.cache import ModelCache
 from modelserve.runtime.keras_runtime import KerasRuntime
 from modelserve.runtime.numpy_runtime import NumpyRuntime
+from modelserve.runtime.prediction import Prediction
 
 RUNTIMES: dict[str, type[ModelRuntime]] = {"numpy": NumpyRuntime, "keras": KerasRuntime}
 
@@ -25,5 +26,6 @@ __all__ = [
     "ModelCache",
     "ModelRuntime",
     "NumpyRuntime",
+    "Prediction",
     "load_runtime",
 ]

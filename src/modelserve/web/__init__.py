@@ -1,2 +1,2 @@
-"""The web front end: the Flask application factory (``app``), blueprints for the pages, both
-JSON APIs and operations, and the gunicorn server (``server``)."""
+"""The web front end: one WSGI application (``app``) made of the JSON APIs (``api``) and the
+HTML pages (``site``, ``pages``), observed by ``observability``, served by ``server``."""

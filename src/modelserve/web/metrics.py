@@ -1,5 +1,5 @@
-"""Prometheus metrics; aggregated across gunicorn workers when ``PROMETHEUS_MULTIPROC_DIR``
-is set, as ``modelserve serve`` does."""
+"""Prometheus metrics; aggregated across the server's worker processes when
+``PROMETHEUS_MULTIPROC_DIR`` is set, as ``modelserve serve`` does."""
 
 from __future__ import annotations
 
@@ -17,9 +17,12 @@ from prometheus_client import (
 from prometheus_client.multiprocess import MultiProcessCollector
 
 if TYPE_CHECKING:
-    from modelserve.execution import Prediction
+    from modelserve.runtime import Prediction
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
+# Label values come from fixed sets: a client cannot grow /metrics by inventing methods.
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+OTHER_METHOD = "other"
 ROW_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096, 16384)
 
 
@@ -68,6 +71,9 @@ class Metrics:
         self._per_request: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
+        """``route`` is a route's rule (or ``unmatched``), never a client's path."""
+        if method not in METHODS:
+            method = OTHER_METHOD
         children = self._per_request.get((route, method, status))
         if children is None:
             children = self._per_request[(route, method, status)] = (

@@ -1,10 +1,9 @@
 """Request ids, one structured log line per request, and request metrics.
 
-A WSGI middleware around the Flask application rather than request hooks: it times the whole
-request, Flask's own work included, and costs a fraction of what hooks and context-local
-lookups cost on every prediction. Handlers tell it which model answered through the WSGI
-environ (:func:`record_prediction`, :func:`note_model`); the prediction lane, which answers
-outside Flask, also tells it the route (:func:`served_outside_flask`).
+A WSGI middleware around everything the server answers (the JSON APIs and the pages): it times
+the whole request and costs a few microseconds. Handlers tell it, through the WSGI environ,
+which route answered (:func:`note_route`) and which model (:func:`note_prediction`,
+:func:`note_model`).
 """
 
 from __future__ import annotations
@@ -18,15 +17,14 @@ import time
 import uuid
 from typing import NamedTuple
 
-from flask import request
-
-from modelserve.execution import Prediction
 from modelserve.logs import access_log
+from modelserve.runtime import Prediction
 from modelserve.web.metrics import Metrics
 
 REQUEST_ID_HEADER = "X-Request-ID"
 MODEL_VERSION_HEADER = "X-Model-Version"
 MODEL_NAME_HEADER = "X-Model-Name"
+UNMATCHED = "unmatched"
 _VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 # Keys of the WSGI environ, in the namespace PEP 3333 leaves to applications.
 _REQUEST_ID = "modelserve.request_id"
@@ -42,32 +40,19 @@ class _Served(NamedTuple):
     prediction: Prediction | None = None
 
 
-def record_prediction(prediction: Prediction, rows: int) -> None:
-    """Called by every handler that ran a model: headers, log fields and metrics follow."""
-    _record_prediction(request.environ, prediction, rows)
-
-
-def served_outside_flask(
-    environ: dict, route: str, prediction: Prediction | None = None, rows: int = 0
-) -> None:
-    """A request answered without Flask: its route (as Flask names it) and its prediction."""
+def note_route(environ: dict, route: str) -> None:
+    """The route that answers, as its rule reads: the label of its metrics and log lines."""
     environ[_ROUTE] = route
-    if prediction is not None:
-        _record_prediction(environ, prediction, rows)
 
 
-def _record_prediction(environ: dict, prediction: Prediction, rows: int) -> None:
+def note_prediction(environ: dict, prediction: Prediction, rows: int) -> None:
+    """Called by every handler that ran a model: headers, log fields and metrics follow."""
     environ[_SERVED] = _Served(prediction.model, prediction.version, rows, prediction)
 
 
-def note_model(name: str, version: int) -> None:
-    """For responses about a model without a prediction (metadata, status pages)."""
-    request.environ[_SERVED] = _Served(name, version)
-
-
-def request_id() -> str | None:
-    """The id of the request being handled, as its response and log line carry it."""
-    return request_id_of(request.environ)
+def note_model(environ: dict, name: str, version: int) -> None:
+    """For answers about a model without a prediction (metadata, status pages)."""
+    environ[_SERVED] = _Served(name, version)
 
 
 def request_id_of(environ: dict) -> str | None:
@@ -107,14 +92,11 @@ class RequestObserver:
         incoming = environ.get("HTTP_X_REQUEST_ID")
         rid = incoming if incoming and _VALID_REQUEST_ID.match(incoming) else _new_request_id()
         environ[_REQUEST_ID] = rid
-        status, flask_request = 500, None  # unless the application starts a response
+        status = 500  # unless the application starts a response
 
         def start_observed(status_line: str, headers: list, exc_info=None):
-            nonlocal status, flask_request
+            nonlocal status
             status = int(status_line[:3])
-            # Flask's request object (werkzeug's populate_request): at hand until Flask's
-            # context ends, which is after the response starts.
-            flask_request = environ.get("werkzeug.request")
             headers.append((REQUEST_ID_HEADER, rid))
             served = environ.get(_SERVED)
             if served is not None:
@@ -126,15 +108,12 @@ class RequestObserver:
             return self.wsgi_app(environ, start_observed)
         finally:
             try:
-                self._record(environ, flask_request, rid, status, time.perf_counter() - started)
+                self._record(environ, rid, status, time.perf_counter() - started)
             except Exception:  # noqa: BLE001 - a failed log line must not fail the answer
                 log.exception("request %s: could not record it", rid)
 
-    def _record(self, environ: dict, flask_request, rid: str, status: int, elapsed: float):
-        route = environ.get(_ROUTE)
-        if route is None:
-            rule = getattr(flask_request, "url_rule", None)
-            route = rule.rule if rule is not None else "unmatched"
+    def _record(self, environ: dict, rid: str, status: int, elapsed: float) -> None:
+        route = environ.get(_ROUTE, UNMATCHED)
         method = environ["REQUEST_METHOD"]
         model, version, rows, prediction = environ.get(_SERVED) or (None, None, None, None)
         self.metrics.observe_request(route, method, status, elapsed)
@@ -144,7 +123,7 @@ class RequestObserver:
             {
                 "request_id": rid,
                 "method": method,
-                "path": flask_request.path if flask_request else environ.get("PATH_INFO"),
+                "path": environ.get("PATH_INFO"),
                 "route": route,
                 "status": status,
                 "duration_ms": round(elapsed * 1000, 3),

@@ -5,16 +5,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from flask import Blueprint, current_app, render_template
+from flask import Blueprint, current_app, render_template, request
 
 from modelserve.datasets import Dataset, parse_row, read_csv, read_csv_bytes
 from modelserve.errors import InvalidInput, ModelserveError, PayloadTooLarge
 from modelserve.evaluation import classify, evaluate
-from modelserve.web.app import services
 from modelserve.web.forms import DATASET, ROW, UPLOAD, AccuracyForm, PredictionForm
-from modelserve.web.observability import note_model, record_prediction
+from modelserve.web.observability import note_model, note_prediction
+from modelserve.web.services import Services
 
 blueprint = Blueprint("pages", __name__)
+
+
+def services() -> Services:
+    return current_app.extensions["modelserve"]
 
 
 @blueprint.before_request
@@ -40,7 +44,7 @@ def index():
     svc = services()
     name = svc.settings.model
     runtime = svc.cache.current(name)
-    note_model(runtime.name, runtime.version)
+    note_model(request.environ, runtime.name, runtime.version)
     return render_template("index.html", model=runtime.metadata, mode=svc.executor.mode)
 
 
@@ -138,7 +142,7 @@ def _predict(dataset: Dataset, source: str) -> PredictedRows:
         raise PayloadTooLarge(f"{source}: {len(dataset)} rows exceed the limit of {limit}")
     runtime = svc.cache.current(svc.settings.model)
     prediction = svc.executor.predict(runtime, dataset.features)
-    record_prediction(prediction, len(dataset))
+    note_prediction(request.environ, prediction, len(dataset))
     threshold = runtime.metadata.output.threshold
     probabilities = prediction.probabilities.reshape(-1)
     return PredictedRows(

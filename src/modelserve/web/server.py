@@ -1,113 +1,133 @@
-"""``modelserve serve``: the Flask app under gunicorn (never Flask's development server)."""
+"""``modelserve serve``: the web application under granian (a Rust HTTP server, WSGI).
+
+Granian parses HTTP and holds connections in Rust, so a client that sends its request slowly
+costs a connection, not a Python thread; a request reaches Python once its headers are in.
+Its WSGI threads (``blocking_threads`` per process) run the application; in Celery mode many
+of them wait on workers at once.
+
+The listening sockets are made here, before the server processes start, so a client that
+connects while they load waits in the socket's queue instead of being refused: one socket per
+process on a port (``SO_REUSEPORT``: the kernel spreads new connections evenly, where on one
+shared socket a process can end up with every keep-alive client), or the one inherited socket
+of ``--bind-fd`` (socket activation), whose queue outlives a restart.
+"""
 
 from __future__ import annotations
 
+import ctypes
+import logging
 import os
 import secrets
 import shutil
 import socket
 import tempfile
+from functools import partial
 
-from gunicorn.app.base import BaseApplication
-from gunicorn.util import is_ipv6
+from granian._granian import SocketHolder
+from granian.constants import Interfaces
+from granian.http import HTTP1Settings
+from granian.server import MPServer
 from pydantic import SecretStr
 
 from modelserve.errors import ModelserveError
 from modelserve.settings import Settings
 
-
-class WebServer(BaseApplication):
-    def __init__(self, settings: Settings, bind: str):
-        self.settings = settings
-        self.bind = bind
-        super().__init__()
-
-    def load_config(self) -> None:
-        s = self.settings
-        for key, value in {
-            "bind": [self.bind],
-            # Each worker listens on a socket of its own and the kernel spreads new
-            # connections over them. On one shared socket, the process that wins the accept
-            # race keeps a keep-alive client's connection for good, and one worker could end
-            # up with every client while the other idles (measured: half the throughput).
-            # One worker, or an inherited socket (--bind-fd), keeps the shared socket: its
-            # queue outlives a worker's restart, where a worker's own socket takes the
-            # connections waiting in it down with it.
-            "reuse_port": s.web_workers > 1 and not self.bind.startswith("fd://"),
-            "workers": s.web_workers,
-            # Threads let one process wait on several Celery answers at once.
-            "worker_class": "gthread",
-            "threads": s.threads,
-            "timeout": int(s.request_timeout) + 30,
-            "graceful_timeout": int(s.request_timeout) + 5,
-            "accesslog": None,  # the app logs one structured line per request itself
-            "errorlog": "-",
-            "loglevel": s.log_level.lower(),
-            "proc_name": "modelserve-web",
-            "child_exit": _child_exit,
-            "when_ready": _when_ready,
-            "post_worker_init": _worker_started,
-            # Several servers may run on one host: no shared control socket in $HOME.
-            "control_socket_disable": True,
-        }.items():
-            if key in self.cfg.settings:
-                self.cfg.set(key, value)
-
-    def load(self):
-        from modelserve.logs import configure_logging
-        from modelserve.web.app import create_app
-
-        configure_logging(self.settings.log_level)
-        return create_app(self.settings)
+BACKLOG = 1024
+HEADER_READ_TIMEOUT_MS = 10_000  # a client still sending its headers after this is cut off
+# Python threads per process that may run requests at once. Embedded mode needs few (the GIL),
+# but each request whose body still arrives holds one, so there are plenty.
+BLOCKING_THREADS = 256
+DEFER_ACCEPT_SECONDS = 10
+_M_MMAP_THRESHOLD = -3  # glibc's mallopt parameter
+log = logging.getLogger("modelserve.web.server")
 
 
-def run(settings: Settings, bind: str) -> None:
-    """Serve until stopped. Prepares what every worker process must share, then forks."""
+class _Server(MPServer):
+    """granian's process manager, serving on sockets made (or inherited) before it starts.
+
+    It relies on two of granian's internals (pinned in pyproject.toml): how a worker is given
+    the socket it serves (``_shd``/``_sso``) and where the server would otherwise make its own
+    (``_init_shared_socket``).
+    """
+
+    def __init__(self, listeners: list[socket.socket], **options):
+        super().__init__("modelserve.web.app:create_app", **options)
+        self._listeners = listeners
+
+    def _init_shared_socket(self) -> None:
+        self._ssp = None
+
+    def _spawn_worker(self, idx, target, callback_loader):
+        listener = self._listeners[idx % len(self._listeners)]
+        self._sso = listener
+        self._shd = SocketHolder(listener.fileno(), False, BACKLOG)
+        return super()._spawn_worker(idx, target, callback_loader)
+
+
+def run(settings: Settings, bind_fd: int | None = None) -> None:
+    """Serve until stopped. Prepares what every server process must share, then forks."""
     if settings.secret_key is None:
-        # One key for all workers, so a form rendered by one validates in another.
+        # One key for all processes, so a form rendered by one validates in another.
         settings = settings.model_copy(update={"secret_key": SecretStr(secrets.token_hex(32))})
+    if bind_fd is not None:
+        listeners = [socket.socket(fileno=bind_fd)]
+    else:
+        listeners = [listen(settings.host, settings.port) for _ in range(settings.web_workers)]
+    for listener in listeners:
+        # A connection is accepted once its request has begun to arrive. A server process
+        # that stops closes the connections it holds that carry no request yet; without this,
+        # a client whose bytes were still in flight at that moment lost its request.
+        listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_DEFER_ACCEPT, DEFER_ACCEPT_SECONDS)
     metrics_dir = tempfile.mkdtemp(prefix="modelserve-metrics-")
     # prometheus_client reads this when first imported, which must happen after this line.
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    host, port = listeners[0].getsockname()[:2]
+    server = _Server(
+        listeners,
+        address=host,
+        port=port,
+        interface=Interfaces.WSGI,
+        workers=settings.web_workers,
+        blocking_threads=settings.web_threads or BLOCKING_THREADS,
+        backlog=BACKLOG,
+        http1_settings=HTTP1Settings(header_read_timeout=HEADER_READ_TIMEOUT_MS),
+        log_level=settings.log_level.lower(),
+        log_dictconfig=_log_config(settings.log_level),
+        respawn_failed_workers=True,
+        workers_kill_timeout=int(settings.request_timeout) + 5,
+    )
     try:
-        WebServer(settings, bind).run()
+        server.serve(target_loader=partial(_load, settings, _address(listeners[0])))
     finally:
         shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
-def _child_exit(server, worker) -> None:
-    from prometheus_client import multiprocess
+def _load(settings: Settings, address: str, target: str):
+    """Runs in each server process: the application, and what the process serves beside it."""
+    from modelserve.logs import configure_logging
+    from modelserve.web.app import create_app
 
-    multiprocess.mark_process_dead(worker.pid)
-
-
-def check_address_free(host: str, port: int) -> None:
-    """Fail at once, with a clear message, if something already listens there.
-
-    With per-worker sockets a second modelserve on the same port would otherwise join the
-    first one's share of connections, and anything else there makes workers fail to boot.
-    """
-    family = socket.AF_INET6 if is_ipv6(host) else socket.AF_INET  # as gunicorn decides
-    try:
-        with socket.socket(family, socket.SOCK_STREAM) as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # ignore TIME_WAIT
-            probe.bind((host, port))
-    except OSError as exc:
-        raise ModelserveError(
-            f"cannot listen on {address(host, port)}: {exc.strerror or exc}"
-        ) from None
-
-
-def _when_ready(server) -> None:
-    for listener in server.LISTENERS:  # a shared socket: listening from now on
-        server.log.info("serving on http://%s/", _address(listener))
-
-
-def _worker_started(worker) -> None:
-    settings: Settings = worker.app.settings
+    configure_logging(settings.log_level)
+    _return_large_blocks()
+    app = create_app(settings)
     if settings.broker_url is not None:
         _serve_bundles(settings)
-    _worker_ready(worker)
+    log.info("serving on http://%s/", address)  # its socket listens: connections wait there
+    return app
+
+
+def _return_large_blocks() -> None:
+    """Large blocks (request bodies) go back to the system once freed.
+
+    glibc raises its mmap threshold to the size of each large block freed, up to 32 MB, so
+    after one 8 MB body the next ones come from per-thread arenas, which keep them: four
+    concurrent 8 MB bodies left 50 MB behind for good. A fixed threshold stops that.
+    """
+    try:
+        libc = ctypes.CDLL(None)
+        libc.mallopt(_M_MMAP_THRESHOLD, 128 * 1024)
+    except (OSError, AttributeError):  # not glibc: its allocator makes its own choices
+        pass
 
 
 def _serve_bundles(settings: Settings) -> None:
@@ -119,17 +139,65 @@ def _serve_bundles(settings: Settings) -> None:
     BundleServer(create_celery(settings), ModelStore(settings.store), settings.queue).start()
 
 
-def _worker_ready(worker) -> None:
-    if not (worker.cfg.reuse_port and hasattr(socket, "SO_REUSEPORT")):  # gunicorn's own test
-        return
-    for listener in worker.sockets:  # a socket of its own: this worker accepts from now on
-        worker.log.info("serving on http://%s/", _address(listener))
+class ChosenThreadCount(logging.Filter):
+    """Drops granian's advice to run fewer threads than BLOCKING_THREADS: chosen on purpose."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "Python threads, which seems quite high" not in record.getMessage()
+
+
+def _log_config(level: str) -> dict:
+    """granian's own log lines as JSON lines, like every other line modelserve writes."""
+    handler = {
+        "class": "logging.StreamHandler",
+        "formatter": "json",
+        "stream": "ext://sys.stderr",
+        "filters": ["threads"],
+    }
+    return {
+        "formatters": {"json": {"()": "modelserve.logs.JsonFormatter"}},
+        "filters": {"threads": {"()": "modelserve.web.server.ChosenThreadCount"}},
+        "handlers": {"console": handler, "access": handler},
+        "loggers": {
+            "_granian": {"handlers": ["console"], "level": level.upper(), "propagate": False},
+            "granian.access": {"handlers": ["access"], "level": "WARNING", "propagate": False},
+        },
+    }
+
+
+def listen(host: str, port: int) -> socket.socket:
+    """A listening socket that shares its port with the server's other processes."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.listen(BACKLOG)
+    sock.set_inheritable(True)
+    return sock
+
+
+def check_address_free(host: str, port: int) -> None:
+    """Fail at once, with a clear message, if something already listens there.
+
+    With per-process sockets sharing a port, a second modelserve on the same port would
+    otherwise join the first one's share of connections.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    try:
+        with socket.socket(family, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # ignore TIME_WAIT
+            probe.bind((host, port))
+    except OSError as exc:
+        raise ModelserveError(
+            f"cannot listen on {address(host, port)}: {exc.strerror or exc}"
+        ) from None
 
 
 def address(host: str, port: int) -> str:
-    """``host:port`` as gunicorn binds it and a URL shows it (IPv6 in brackets)."""
+    """``host:port`` as a URL shows it (IPv6 in brackets)."""
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
-def _address(listener) -> str:
-    return address(*listener.sock.getsockname()[:2])
+def _address(listener: socket.socket) -> str:
+    return address(*listener.getsockname()[:2])

@@ -38,7 +38,7 @@ from celery import Celery, signals
 
 from modelserve.bundles import ModelStore
 from modelserve.distribution.client import fetch_bundle
-from modelserve.errors import InvalidInput, ModelserveError
+from modelserve.errors import InvalidInput, ModelserveError, error_document
 from modelserve.runtime import ModelCache
 from modelserve.settings import Settings, get_settings
 
@@ -169,15 +169,9 @@ def run_prediction(
         runtime = cache.get(model, version, digest)
         probabilities = runtime.predict(np.asarray(rows, dtype=np.float32))
     except ModelserveError as exc:
-        return {
-            "error": {
-                "kind": type(exc).__name__,
-                "message": str(exc),
-                "field": exc.field if isinstance(exc, InvalidInput) else None,
-            }
-        }
+        return {"error": error_document(exc)}
     except ValueError as exc:  # ragged or non-numeric rows from a client other than ours
-        return {"error": {"kind": "InvalidInput", "message": f"rows: {exc}", "field": "rows"}}
+        return {"error": error_document(InvalidInput(f"rows: {exc}", field="rows"))}
     return {
         "probabilities": probabilities.reshape(-1).tolist(),
         "model": runtime.name,
