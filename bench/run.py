@@ -57,6 +57,7 @@ class Stack:
     cwd: Path = ROOT
     note: str = ""
     protocols: tuple[str, ...] = ("v1",)  # the first one also times the cold start
+    venv: tuple[str, list[str]] | None = None  # (name, packages) of its own environment
 
 
 def free_port() -> int:
@@ -65,8 +66,13 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def venv_bin(name: str) -> Path:
+    return VENVS / name / "bin"
+
+
 def venv(name: str, packages: list[str]) -> Path:
-    """A virtual environment of its own for a competitor, made once and reused."""
+    """A virtual environment of its own for a competitor, made once (when its stack first
+    runs) and reused."""
     path = VENVS / name
     if not (path / ".complete").exists():
         shutil.rmtree(path, ignore_errors=True)
@@ -129,15 +135,15 @@ def mlserver(port: int, work: Path, name: str, **settings) -> Stack:
     (model / "model-settings.json").write_text(
         json.dumps({"name": "diabetes", "implementation": "mlserver_runtime.Diabetes"})
     )
-    bin_dir = venv("mlserver", ["mlserver", "uvloop<0.22", "numpy"])
     return Stack(
         name,
-        [[str(bin_dir / "mlserver"), "start", str(folder)]],
+        [[str(venv_bin("mlserver") / "mlserver"), "start", str(folder)]],
         {"BENCH_BUNDLE": str(demo_bundle_path()), "PYTHONPATH": str(STACKS_DIR)},
         STACKS_DIR,
         note=f"bench/stacks/mlserver_runtime.py, the same NumPy forward pass; settings "
         f"{json.dumps(settings) if settings else 'default'}",
         protocols=("v2",),
+        venv=("mlserver", ["mlserver", "uvloop<0.22", "numpy"]),
     )
 
 
@@ -171,9 +177,7 @@ def stacks(port: int, store: Path, work: Path) -> list[Stack]:
         "BENCH_QUEUE": queue,
         "TF_CPP_MIN_LOG_LEVEL": "2",
     }
-    bentoml = venv("bentoml", ["bentoml>=1.4,<1.5", "numpy"])
-    ray = venv("ray", ["ray[serve]", "numpy"])
-    kserve = venv("kserve", ["kserve", "numpy"])
+    bentoml, ray, kserve = venv_bin("bentoml"), venv_bin("ray"), venv_bin("kserve")
     return [
         Stack(
             "modelserve embedded",
@@ -283,6 +287,7 @@ def stacks(port: int, store: Path, work: Path) -> list[Stack]:
             numpy_env,
             STACKS_DIR,
             note="bench/stacks/bentoml_service.py: 2 workers, the same NumPy forward pass",
+            venv=("bentoml", ["bentoml>=1.4,<1.5", "numpy"]),
         ),
         Stack(
             "Ray Serve",
@@ -290,6 +295,7 @@ def stacks(port: int, store: Path, work: Path) -> list[Stack]:
             numpy_env,
             STACKS_DIR,
             note="bench/stacks/ray_serve_app.py: 2 replicas, the same NumPy forward pass",
+            venv=("ray", ["ray[serve]", "numpy"]),
         ),
         mlserver(port, work, "MLServer default"),
         mlserver(port, work, "MLServer fastest", parallel_workers=0, metrics_endpoint=None),
@@ -301,11 +307,14 @@ def stacks(port: int, store: Path, work: Path) -> list[Stack]:
             note="bench/stacks/kserve_app.py: KServe's ModelServer, 2 workers, the same NumPy "
             "forward pass",
             protocols=BOTH,
+            venv=("kserve", ["kserve", "numpy"]),
         ),
     ]
 
 
 def start(stack: Stack) -> list[subprocess.Popen]:
+    if stack.venv is not None:
+        venv(*stack.venv)
     env = {**os.environ, **stack.env}
     return [
         subprocess.Popen(
@@ -430,6 +439,8 @@ def versions() -> dict[str, str]:
         ("mlserver", VENVS / "mlserver"),
         ("kserve", VENVS / "kserve"),
     ):
+        if not (bin_dir / "bin" / "python").exists():
+            continue  # its stack did not run
         out = subprocess.run(
             [
                 str(bin_dir / "bin" / "python"),

@@ -17,6 +17,8 @@ _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "ta
 
 
 _second: tuple[int, str] = (0, "")  # the last second formatted, and how
+_PID = [os.getpid()]  # this process's id, kept current across forks without a system call
+os.register_at_fork(after_in_child=lambda: _PID.__setitem__(0, os.getpid()))
 
 
 def _timestamp(created: float) -> str:
@@ -84,13 +86,13 @@ class AccessLog:
         if self.stream is None:
             self._logger.info("request", extra=fields)
             return
-        line = _line(time.time(), "info", "modelserve.access", os.getpid(), "request", fields)
+        line = _line(time.time(), "info", "modelserve.access", _PID[0], "request", fields)
         with self._lock:
             self._pending.append(line)
             if len(self._pending) >= self.FLUSH_LINES:
                 self._flush_locked()
-            elif self._flusher_pid != os.getpid():
-                self._flusher_pid = os.getpid()
+            elif self._flusher_pid != _PID[0]:
+                self._flusher_pid = _PID[0]
                 threading.Thread(target=self._flush_often, name="access-log", daemon=True).start()
 
     def flush(self) -> None:

@@ -166,3 +166,20 @@ def test_a_log_line_is_written_even_with_what_orjson_refuses():
     record = logging.makeLogRecord({"msg": "odd \udc80 path", "big": 2**70})
     line = json.loads(JsonFormatter().format(record))
     assert line["big"] == 2**70 and line["message"] == "odd \udc80 path"
+
+
+def test_request_ids_of_a_forked_process_never_repeat_its_parents():
+    import os
+
+    from modelserve.web.observability import _new_request_id
+
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # the child: its first id, then out without running pytest's teardown
+        os.write(write, _new_request_id().encode())
+        os._exit(0)
+    os.waitpid(child, 0)
+    os.close(write)
+    theirs, ours = os.read(read, 64).decode(), _new_request_id()
+    os.close(read)
+    assert theirs[:16] != ours[:16] and len(theirs) == len(ours) == 32

@@ -69,6 +69,7 @@ class Metrics:
         )
         # Labelled children by label values: looking one up costs more than updating it.
         self._per_request: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
+        self._versions: dict[str, int] = {}  # the version this process last reported, by model
 
     def observe_request(self, route: str, method: str, status: int, seconds: float) -> None:
         """``route`` is a route's rule (or ``unmatched``), never a client's path."""
@@ -89,8 +90,11 @@ class Metrics:
             self.shared_calls.observe(prediction.shared_by)
         if prediction.queue_wait is not None:
             self.queue_wait.observe(prediction.queue_wait)
-        # Every time: across processes the gauge shows the most recent write.
-        self.model_version.labels(prediction.model).set(prediction.version)
+        # Across processes the gauge shows the most recent write: each process writes when the
+        # version it serves changes, so the gauge follows the latest switch.
+        if self._versions.get(prediction.model) != prediction.version:
+            self._versions[prediction.model] = prediction.version
+            self.model_version.labels(prediction.model).set(prediction.version)
 
     def exposition(self) -> tuple[bytes, str]:
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

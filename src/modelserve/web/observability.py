@@ -12,7 +12,6 @@ import itertools
 import logging
 import os
 import re
-import threading
 import time
 import uuid
 from typing import NamedTuple
@@ -61,18 +60,16 @@ def request_id_of(environ: dict) -> str | None:
 
 class _RequestIds:
     """Unique ids without a random draw per request: a random prefix per process (drawn again
-    after a fork), then a counter."""
+    in a forked child), then a counter."""
 
     def __init__(self) -> None:
-        self._pid: int | None = None
-        self._lock = threading.Lock()
+        self.restart()
+        os.register_at_fork(after_in_child=self.restart)
+
+    def restart(self) -> None:
+        self._ids = (uuid.uuid4().hex[:16], itertools.count())
 
     def __call__(self) -> str:
-        if self._pid != os.getpid():
-            with self._lock:  # the first requests of a process may race to draw the prefix
-                if self._pid != os.getpid():
-                    self._ids = (uuid.uuid4().hex[:16], itertools.count())
-                    self._pid = os.getpid()
         prefix, counter = self._ids
         return f"{prefix}{next(counter):016x}"
 

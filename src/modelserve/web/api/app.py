@@ -4,8 +4,10 @@ answer writing, whatever its route. Flask serves only the pages (``web.site``)."
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
+from functools import lru_cache
+from types import MappingProxyType
 
 from werkzeug.exceptions import HTTPException, MethodNotAllowed
 from werkzeug.http import HTTP_STATUS_CODES
@@ -30,6 +32,9 @@ from modelserve.web.services import Services
 ROUTES: tuple[Route, ...] = (*v1.ROUTES, *v2.ROUTES, *ops.ROUTES)
 # Paths the JSON APIs own; the pages own the rest.
 PREFIXES = ("/v1/", "/v2", "/healthz", "/readyz", "/metrics", "/openapi.json")
+# Recently matched (path, method) pairs, answered without the router: matching costs more
+# than a one-row prediction's validation. Bounded, so clients inventing paths cannot grow it.
+MATCHED_PATHS = 1024
 
 
 class ModelNameConverter(BaseConverter):
@@ -47,11 +52,12 @@ class JsonApi:
         url_map = Map(rules, converters={"model_name": ModelNameConverter}, strict_slashes=False)
         # Bound once: matching reads only the path and the method.
         self.urls = url_map.bind("modelserve")
+        self._match = lru_cache(maxsize=MATCHED_PATHS)(self._route)
 
     def __call__(self, environ: dict, start_response):
         method = environ["REQUEST_METHOD"]
         try:
-            route, args = self.urls.match(environ.get("PATH_INFO") or "/", method)
+            route, args = self._match(environ.get("PATH_INFO") or "/", method)
         except MethodNotAllowed as exc:
             allowed = ", ".join(sorted(exc.valid_methods or ()))
             if method == "OPTIONS":
@@ -73,7 +79,13 @@ class JsonApi:
             answer = _error(status, message, field)
         return self._send(start_response, answer, method)
 
-    def _request(self, environ: dict, route: Route, args: dict) -> Request:
+    def _route(self, path: str, method: str) -> tuple[Route, Mapping]:
+        """The route and its URL arguments (read-only: the answer is shared); raises
+        werkzeug's NotFound or MethodNotAllowed."""
+        route, args = self.urls.match(path, method)
+        return route, MappingProxyType(args)
+
+    def _request(self, environ: dict, route: Route, args: Mapping) -> Request:
         if route.token:
             check_token(environ, self.token)
         if route.reads is None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hmac
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -38,7 +38,7 @@ class Request:
     """One API request as a handler sees it: URL arguments and, for a POST, its whole body."""
 
     environ: dict
-    args: dict[str, Any]
+    args: Mapping[str, Any]
     body: bytes = b""
 
     def header(self, name: str) -> str | None:
