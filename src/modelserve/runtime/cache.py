@@ -1,7 +1,9 @@
 """Loaded models per process, following each model's *current* pointer without a restart.
 
-The pointer file is checked (one ``stat``) at most every ``recheck`` seconds, 5 ms by
-default: a request in between costs a clock read. When the pointer has been replaced, the
+The pointer file is read (a few bytes) at most every ``recheck`` seconds, 5 ms by default: a
+request in between costs a clock read. Its content, not its inode, time and size, tells
+whether it changed: a replaced pointer can reuse the old one's inode within one tick of the
+file system's clock, and "1" and "2" have the same size. When the pointer has been replaced, the
 new version is loaded completely beside the old one and then swapped in with a single
 assignment, so a request sees the old model or the new one, never a half-loaded one. If the
 new version fails to load, the old one keeps serving and the failure is logged once.
@@ -15,7 +17,6 @@ missing or differs is then fetched with ``fetch`` and installed before it is loa
 from __future__ import annotations
 
 import logging
-import os
 import threading
 import time
 from collections import OrderedDict
@@ -39,7 +40,7 @@ def load_numpy(bundle: Bundle) -> ModelRuntime:
 
 @dataclass
 class _Current:
-    stamp: tuple[int, int, int]  # (inode, mtime_ns, size) of the pointer file
+    stamp: bytes  # the pointer file's content
     runtime: ModelRuntime
     checked: float  # time.monotonic() of the last stat
 
@@ -139,12 +140,13 @@ class ModelCache:
             )
         return bundle
 
-    def _stamp(self, name: str) -> tuple[int, int, int]:
+    def _stamp(self, name: str) -> bytes:
         pointer = self._pointers.get(name) or str(self.store.pointer_path(name))
         try:
-            st = os.stat(pointer)
+            with open(pointer, "rb") as file:
+                content = file.read()
         except FileNotFoundError:
             self.store.current_version(name)  # raises the precise ModelNotFound
             raise ModelNotFound(f"model {name!r} has no current version") from None
         self._pointers[name] = pointer  # only names that exist: clients cannot grow it
-        return (st.st_ino, st.st_mtime_ns, st.st_size)
+        return content
