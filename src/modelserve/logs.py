@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import atexit
+import contextlib
 import json
 import logging
 import os
 import sys
 import threading
 import time
+from select import PIPE_BUF
 
 import orjson
 
@@ -100,16 +102,27 @@ class AccessLog:
             self._flush_locked()
 
     def _flush_locked(self) -> None:
-        if self._pending and self.stream is not None:
-            self._pending.append("")
-            self.stream.write("\n".join(self._pending))
-            self.stream.flush()
-        self._pending.clear()
+        lines, self._pending = self._pending, []
+        if not lines or self.stream is None:
+            return
+        # Whole lines in writes of at most PIPE_BUF bytes: the processes of a server share
+        # one stderr, and a write that size to a pipe is never interleaved with another's.
+        chunk, size = [], 0
+        for line in lines:
+            if chunk and size + len(line) + 1 > PIPE_BUF:
+                self.stream.write("".join(chunk))
+                chunk, size = [], 0
+            chunk.append(line + "\n")
+            size += len(line) + 1
+        self.stream.write("".join(chunk))
+        self.stream.flush()
 
     def _flush_often(self) -> None:
         while True:
             time.sleep(self.FLUSH_SECONDS)  # a deadline for buffered lines, not a wait on work
-            self.flush()
+            # A full disk or a closed stream must not end the thread: keep serving.
+            with contextlib.suppress(Exception):
+                self.flush()
 
 
 access_log = AccessLog()

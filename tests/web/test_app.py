@@ -183,3 +183,32 @@ def test_request_ids_of_a_forked_process_never_repeat_its_parents():
     theirs, ours = os.read(read, 64).decode(), _new_request_id()
     os.close(read)
     assert theirs[:16] != ours[:16] and len(theirs) == len(ours) == 32
+
+
+def test_a_cut_off_compressed_body_is_refused(client):
+    import gzip
+
+    whole = gzip.compress(json.dumps({"instances": [ROW]}).encode())
+    headers = {"Content-Encoding": "gzip"}
+    assert client.post(V1, data=whole, headers=headers, content_type="application/json").json
+    cut = client.post(V1, data=whole[:-8], headers=headers, content_type="application/json")
+    assert cut.status_code == 400 and "complete gzip stream" in cut.json["error"]
+
+
+def test_a_body_without_a_length_is_read_to_its_end(app):
+    body = json.dumps({"instances": [ROW, ROW]}).encode()
+    environ = EnvironBuilder(
+        path=V1, method="POST", input_stream=io.BytesIO(body), content_type="application/json"
+    ).get_environ()
+    environ.pop("CONTENT_LENGTH", None)  # as an HTTP/2 request may come
+    status, _, document = _call(app, environ)
+    assert status == 200 and len(document["predictions"]) == 2
+
+
+def test_a_page_on_a_rebound_domain_cannot_use_the_api_without_a_token(client):
+    json_body = {"instances": [ROW]}
+    rebound = {"Origin": "http://attacker.example:5100", "Host": "attacker.example:5100"}
+    refused = client.post(V1, json=json_body, headers=rebound)
+    assert refused.status_code == 403 and refused.json["field"] == "Origin"
+    own = {"Origin": "http://localhost:5100", "Host": "localhost:5100"}
+    assert client.post(V1, json=json_body, headers=own).status_code == 200

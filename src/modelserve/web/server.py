@@ -60,8 +60,13 @@ class _Server(MPServer):
     def _spawn_worker(self, idx, target, callback_loader):
         listener = self._listeners[idx % len(self._listeners)]
         self._sso = listener
-        self._shd = SocketHolder(listener.fileno(), False, BACKLOG)
+        self._shd = SocketHolder(listener.fileno(), listener.family == socket.AF_UNIX, BACKLOG)
         return super()._spawn_worker(idx, target, callback_loader)
+
+    def _drop_shared_socket(self) -> None:
+        for listener in self._listeners:
+            listener.close()
+        self._sso = None
 
 
 def run(settings: Settings, bind_fd: int | None = None) -> None:
@@ -73,7 +78,7 @@ def run(settings: Settings, bind_fd: int | None = None) -> None:
         listeners = [socket.socket(fileno=bind_fd)]
     else:
         listeners = [listen(settings.host, settings.port) for _ in range(settings.web_workers)]
-    for listener in listeners:
+    for listener in (s for s in listeners if s.family != socket.AF_UNIX):
         # A connection is accepted once its request has begun to arrive. A server process
         # that stops closes the connections it holds that carry no request yet; without this,
         # a client whose bytes were still in flight at that moment lost its request.
@@ -81,7 +86,8 @@ def run(settings: Settings, bind_fd: int | None = None) -> None:
     metrics_dir = tempfile.mkdtemp(prefix="modelserve-metrics-")
     # prometheus_client reads this when first imported, which must happen after this line.
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
-    host, port = listeners[0].getsockname()[:2]
+    bound = listeners[0].getsockname()
+    host, port = (bound[:2]) if isinstance(bound, tuple) else ("127.0.0.1", 0)
     server = _Server(
         listeners,
         address=host,
@@ -104,10 +110,15 @@ def run(settings: Settings, bind_fd: int | None = None) -> None:
 
 def _load(settings: Settings, address: str, target: str):
     """Runs in each server process: the application, and what the process serves beside it."""
-    from modelserve.logs import configure_logging
+    from multiprocessing.util import Finalize
+
+    from modelserve.logs import access_log, configure_logging
     from modelserve.web.app import create_app
 
     configure_logging(settings.log_level)
+    # A server process ends with os._exit, which skips atexit: the last buffered access lines
+    # are written by multiprocessing's own exit hook instead.
+    Finalize(None, access_log.flush, exitpriority=10)
     _return_large_blocks()
     app = create_app(settings)
     if settings.broker_url is not None:
@@ -200,4 +211,7 @@ def address(host: str, port: int) -> str:
 
 
 def _address(listener: socket.socket) -> str:
-    return address(*listener.getsockname()[:2])
+    bound = listener.getsockname()
+    if listener.family == socket.AF_UNIX:
+        return f"unix:{bound}"
+    return address(*bound[:2])

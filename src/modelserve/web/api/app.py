@@ -23,6 +23,7 @@ from modelserve.web.api.http import (
     check_origin,
     check_token,
     drain,
+    hosts_for,
     read_body,
 )
 from modelserve.web.errors import describe, error_headers, json_error
@@ -48,6 +49,7 @@ class JsonApi:
         self.services = services
         self.token = services.settings.api_token
         self.max_body = services.settings.max_body_bytes
+        self.hosts = hosts_for(services.settings.host)
         rules = [Rule(r.rule, endpoint=r, methods=list(r.methods)) for r in routes]
         url_map = Map(rules, converters={"model_name": ModelNameConverter}, strict_slashes=False)
         # Bound once: matching reads only the path and the method.
@@ -74,7 +76,7 @@ class JsonApi:
             answer = route.handler(self.services, self._request(environ, route, args))
         except Exception as exc:  # noqa: BLE001 - every error is answered, as describe() maps it
             status, message, field = describe(exc, request_id_of(environ))
-            if status == 413 and field == "body":
+            if route.reads is not None:  # refused before its body was read, or while
                 drain(environ, self.max_body)
             answer = _error(status, message, field)
         return self._send(start_response, answer, method)
@@ -91,7 +93,7 @@ class JsonApi:
         if route.reads is None:
             return Request(environ, args)
         if self.token is None:
-            check_origin(environ)
+            check_origin(environ, self.hosts)
         check_content_type(environ, binary=route.reads == "binary", lenient=self.token is not None)
         return Request(environ, args, read_body(environ, self.max_body))
 

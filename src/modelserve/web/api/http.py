@@ -31,6 +31,7 @@ BINARY_TYPE = "application/octet-stream"
 LENIENT_TYPES = ("application/x-www-form-urlencoded", "text/plain")
 _READ_SIZE = 64 * 1024
 DRAIN_FACTOR = 4
+BODY_READ = "modelserve.body_read"  # set in the WSGI environ once the whole body is read
 
 
 @dataclass(frozen=True)
@@ -99,13 +100,27 @@ def check_content_type(environ: dict, *, binary: bool, lenient: bool) -> None:
     )
 
 
-def check_origin(environ: dict) -> None:
-    """Without a token, refuse what a browser sends on another site's behalf."""
+LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "[::1]"})
+
+
+def hosts_for(listen_host: str) -> frozenset[str] | None:
+    """The host names a browser may use for a server listening on ``listen_host``: loopback
+    names and the address itself; None (any) for a wildcard address."""
+    if listen_host in ("0.0.0.0", "::", ""):
+        return None
+    return LOOPBACK_NAMES | {f"[{listen_host}]" if ":" in listen_host else listen_host}
+
+
+def check_origin(environ: dict, hosts: frozenset[str] | None) -> None:
+    """Without a token, refuse what a browser sends on another site's behalf: an ``Origin``
+    other than the server itself, or a ``Host`` that is not one of the server's own names (a
+    page whose domain was made to resolve to this address, DNS rebinding)."""
     origin = environ.get("HTTP_ORIGIN")
     if origin is None:
         return
     host = environ.get("HTTP_HOST", "")
-    if origin.partition("://")[2].rstrip("/") != host:
+    name = host[: host.find("]") + 1] if host.startswith("[") else host.rsplit(":", 1)[0]
+    if origin.partition("://")[2].rstrip("/") != host or (hosts is not None and name not in hosts):
         raise Forbidden(f"requests from {origin} are not accepted without a bearer token")
 
 
@@ -125,10 +140,9 @@ def read_body(environ: dict, limit: int) -> bytes:
             raise InvalidInput(
                 f"the body ended after {len(body)} of its {length} bytes", field="body"
             )
-    elif "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
-        body = _read_chunked(stream, limit)
-    else:
-        body = b""
+    else:  # chunked, or HTTP/2 without a length: to its end (empty at once when it has none)
+        body = _read_to_end(stream, limit)
+    environ[BODY_READ] = True
     return _decoded(body, environ.get("HTTP_CONTENT_ENCODING", ""), limit)
 
 
@@ -147,7 +161,7 @@ def _read_exactly(stream, length: int) -> bytes:
     return bytes(buffer) if received == length else bytes(buffer[:received])
 
 
-def _read_chunked(stream, limit: int) -> bytes:
+def _read_to_end(stream, limit: int) -> bytes:
     parts, size = [], 0
     while chunk := stream.read(_READ_SIZE):
         size += len(chunk)
@@ -174,6 +188,8 @@ def _decoded(body: bytes, encoding: str, limit: int) -> bytes:
         raise PayloadTooLarge(
             f"the decompressed body exceeds the limit of {limit} bytes", field="body"
         )
+    if not inflater.eof or inflater.unused_data:
+        raise InvalidInput(f"the body is not one complete {encoding} stream", field="body")
     return data
 
 
@@ -181,6 +197,8 @@ def drain(environ: dict, limit: int) -> None:
     """Read and drop the rest of a refused body, so that a client still sending it receives
     the answer rather than a reset connection. Only up to a few times the limit: a body
     announced beyond that is left unread (the connection then closes after the answer)."""
+    if environ.get(BODY_READ):
+        return
     most = DRAIN_FACTOR * limit
     given = environ.get("CONTENT_LENGTH") or ""
     if given.isascii() and given.isdigit() and int(given) > most:
