@@ -132,10 +132,9 @@ def test_a_body_shorter_than_announced_is_refused_with_400(server):
         answer = b""
         while chunk := client.recv(4096):
             answer += chunk
-    if answer:  # the server may also just close a connection that broke its own framing
-        head, _, document = answer.partition(b"\r\n\r\n")
-        assert head.startswith(b"HTTP/1.1 400")
-        assert json.loads(document)["field"] == "body"
+    head, _, document = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400")
+    assert json.loads(document)["field"] == "body"
 
 
 def test_a_huge_announced_body_is_refused_at_once(server, http):
