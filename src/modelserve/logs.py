@@ -3,24 +3,21 @@
 from __future__ import annotations
 
 import atexit
-import contextlib
 import json
 import logging
-import os
 import sys
-import threading
 import time
 from select import PIPE_BUF
 
 import orjson
+
+from modelserve.bulk import Bulk, current_pid
 
 # Attributes every LogRecord has; anything else was passed as ``extra`` and is logged.
 _STANDARD = set(logging.makeLogRecord({}).__dict__) | {"message", "asctime", "taskName"}
 
 
 _second: tuple[int, str] = (0, "")  # the last second formatted, and how
-_PID = [os.getpid()]  # this process's id, kept current across forks without a system call
-os.register_at_fork(after_in_child=lambda: _PID.__setitem__(0, os.getpid()))
 
 
 def _timestamp(created: float) -> str:
@@ -68,61 +65,45 @@ class AccessLog:
     """One JSON line per request, in the same shape as every other log line.
 
     Written straight to the stream once configured: building a logging record per request
-    costs more than the prediction itself. Lines are buffered and written together, by the
-    request that fills the buffer or, within ``FLUSH_SECONDS``, by a flusher thread: a write
-    and a flush per request cost more than the line itself. Until configured, lines go
-    through ``logging``.
+    costs more than the prediction itself. Lines are formatted and written in bulk, within
+    ``FLUSH_SECONDS``, off the request's thread. Until configured, lines go through ``logging``.
     """
 
     FLUSH_SECONDS = 0.1
-    FLUSH_LINES = 64
+    MAX_PENDING = 4096
 
     def __init__(self) -> None:
         self.stream = None
-        self._lock = threading.Lock()
-        self._pending: list[str] = []
-        self._flusher_pid: int | None = None  # a thread per process: forks do not copy it
         self._logger = logging.getLogger("modelserve.access")
+        self._bulk: Bulk[tuple[float, int, dict]] = Bulk(
+            self._write_lines, self.FLUSH_SECONDS, self.MAX_PENDING
+        )
 
     def write(self, fields: dict) -> None:
         if self.stream is None:
             self._logger.info("request", extra=fields)
-            return
-        line = _line(time.time(), "info", "modelserve.access", _PID[0], "request", fields)
-        with self._lock:
-            self._pending.append(line)
-            if len(self._pending) >= self.FLUSH_LINES:
-                self._flush_locked()
-            elif self._flusher_pid != _PID[0]:
-                self._flusher_pid = _PID[0]
-                threading.Thread(target=self._flush_often, name="access-log", daemon=True).start()
+        else:
+            self._bulk.add((time.time(), current_pid(), fields))
 
     def flush(self) -> None:
-        with self._lock:
-            self._flush_locked()
+        self._bulk.flush()
 
-    def _flush_locked(self) -> None:
-        lines, self._pending = self._pending, []
-        if not lines or self.stream is None:
+    def _write_lines(self, entries: list[tuple[float, int, dict]]) -> None:
+        stream = self.stream
+        if stream is None:
             return
         # Whole lines in writes of at most PIPE_BUF bytes: the processes of a server share
         # one stderr, and a write that size to a pipe is never interleaved with another's.
         chunk, size = [], 0
-        for line in lines:
-            if chunk and size + len(line) + 1 > PIPE_BUF:
-                self.stream.write("".join(chunk))
+        for created, pid, fields in entries:
+            line = _line(created, "info", "modelserve.access", pid, "request", fields) + "\n"
+            if chunk and size + len(line) > PIPE_BUF:
+                stream.write("".join(chunk))
                 chunk, size = [], 0
-            chunk.append(line + "\n")
-            size += len(line) + 1
-        self.stream.write("".join(chunk))
-        self.stream.flush()
-
-    def _flush_often(self) -> None:
-        while True:
-            time.sleep(self.FLUSH_SECONDS)  # a deadline for buffered lines, not a wait on work
-            # A full disk or a closed stream must not end the thread: keep serving.
-            with contextlib.suppress(Exception):
-                self.flush()
+            chunk.append(line)
+            size += len(line)
+        stream.write("".join(chunk))
+        stream.flush()
 
 
 access_log = AccessLog()

@@ -1,10 +1,17 @@
 """Reading a server's /metrics the way Prometheus would."""
 
+import time
+from collections.abc import Callable
+
 import requests
 from prometheus_client.parser import text_string_to_metric_families
 
+Samples = dict[tuple[str, tuple], float]
+# Each server process writes its metrics within this of answering (Metrics.FLUSH_SECONDS).
+SETTLE_SECONDS = 5
 
-def samples(url: str) -> dict[tuple[str, tuple], float]:
+
+def samples(url: str) -> Samples:
     """Every sample at ``{url}/metrics``, keyed by name and sorted labels."""
     text = requests.get(f"{url}/metrics", timeout=10).text
     return {
@@ -12,3 +19,13 @@ def samples(url: str) -> dict[tuple[str, tuple], float]:
         for family in text_string_to_metric_families(text)
         for s in family.samples
     }
+
+
+def samples_once(url: str, settled: Callable[[Samples], bool]) -> Samples:
+    """The samples once ``settled`` holds for them: a process writes what it answered in bulk,
+    so what another process answered a moment ago may not be counted yet. Returns the last
+    reading after SETTLE_SECONDS either way, for the caller's asserts to show."""
+    deadline = time.monotonic() + SETTLE_SECONDS
+    while not settled(current := samples(url)) and time.monotonic() < deadline:
+        time.sleep(0.02)  # between readings of a value that settles within 50 ms
+    return current

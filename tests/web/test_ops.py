@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
-from tests.support.metrics import samples
+from tests.support.metrics import samples, samples_once
 from tests.web.conftest import ROW
 
 
@@ -34,11 +34,12 @@ def test_metrics_count_requests_rows_and_version_across_workers(server):
     with ThreadPoolExecutor(8) as pool:
         assert set(pool.map(send, ids)) == {200}
     assert requests.post(f"{server.url}/v1/models/diabetes:predict", json={}).status_code == 400
-    after = samples(server.url)
+    route = "/v1/models/<model_name:name>:predict"
+    latency = ("modelserve_request_duration_seconds_count", (("route", route),))
+    after = samples_once(server.url, lambda now: now.get(latency, 0) - before.get(latency, 0) >= 81)
     pids = {json.loads(server.log.wait_for(f'"request_id":"{i}"')[0])["pid"] for i in ids}
     assert len(pids) == 2
 
-    route = "/v1/models/<model_name:name>:predict"
     ok = ("modelserve_requests_total", (("method", "POST"), ("route", route), ("status", "200")))
     bad = ("modelserve_requests_total", (("method", "POST"), ("route", route), ("status", "400")))
     # Counted in full although two processes answered: the collector merges their files.
@@ -46,7 +47,6 @@ def test_metrics_count_requests_rows_and_version_across_workers(server):
     assert after[bad] - before.get(bad, 0) == 1
     rows = ("modelserve_batch_rows_sum", ())
     assert after[rows] - before.get(rows, 0) == 240
-    latency = ("modelserve_request_duration_seconds_count", (("route", route),))
     assert after[latency] - before.get(latency, 0) == 81
     assert after[("modelserve_model_version", (("model", "diabetes"),))] == 1
 

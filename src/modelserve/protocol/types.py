@@ -45,6 +45,13 @@ class PredictRequest(_Payload):
         return self
 
 
+class PredictRows(_Payload):
+    """The common ``:predict`` body, rows of numbers: read in one pass where ``PredictRequest``
+    reads every form element by element."""
+
+    instances: list[Row]
+
+
 class PredictResponseRows(BaseModel):
     predictions: list[list[float]]
 

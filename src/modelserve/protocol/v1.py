@@ -10,6 +10,7 @@ from pydantic import ValidationError
 from modelserve.bundles import BundleMetadata
 from modelserve.errors import InvalidInput
 from modelserve.protocol.decoding import (
+    check_finite,
     check_value_count,
     column_to_array,
     invalid,
@@ -22,6 +23,7 @@ from modelserve.protocol.types import (
     ModelStatusResponse,
     ModelVersionStatus,
     PredictRequest,
+    PredictRows,
     SignatureDef,
     TensorInfo,
 )
@@ -33,6 +35,10 @@ SIGNATURE = "serving_default"
 def decode_predict(body: bytes, metadata: BundleMetadata, max_rows: int) -> tuple[np.ndarray, str]:
     """The (N, F) batch of a predict request, and its format: ``rows`` or ``columns``."""
     check_value_count(body, metadata.n_features, max_rows)
+    names = metadata.feature_names
+    rows = _plain_rows(body)
+    if rows and len(rows) <= max_rows and all(len(row) == len(names) for row in rows):
+        return check_finite(np.asarray(rows, dtype=np.float32), "instances"), "rows"
     try:
         request = PredictRequest.model_validate_json(body)
     except ValidationError as exc:
@@ -43,11 +49,17 @@ def decode_predict(body: bytes, metadata: BundleMetadata, max_rows: int) -> tupl
             f"this model has {SIGNATURE!r}",
             field="signature_name",
         )
-    names = metadata.feature_names
     if request.instances is not None:
         rows = [_instance(item, i, names) for i, item in enumerate(request.instances)]
         return rows_to_array(rows, "instances", len(names), max_rows), "rows"
     return _columns(request.inputs, names, max_rows), "columns"
+
+
+def _plain_rows(body: bytes) -> list[list[float]] | None:
+    try:
+        return PredictRows.model_validate_json(body).instances
+    except ValidationError:  # another form, or a mistake: the full reading names it
+        return None
 
 
 def _instance(item: Any, i: int, names: list[str]) -> Any:

@@ -1,7 +1,8 @@
 """Request ids, one structured log line per request, and request metrics.
 
 A WSGI middleware around everything the server answers (the JSON APIs and the pages): it times
-the whole request and costs a few microseconds. Handlers tell it, through the WSGI environ,
+the whole request and costs a few microseconds (metrics and log lines are written in bulk, off
+the request's thread). Handlers tell it, through the WSGI environ,
 which route answered (:func:`note_route`) and which model (:func:`note_prediction`,
 :func:`note_model`).
 """
@@ -113,9 +114,7 @@ class RequestObserver:
         route = environ.get(_ROUTE, UNMATCHED)
         method = environ["REQUEST_METHOD"]
         model, version, rows, prediction = environ.get(_SERVED) or (None, None, None, None)
-        self.metrics.observe_request(route, method, status, elapsed)
-        if prediction is not None:
-            self.metrics.observe_prediction(prediction, rows)
+        self.metrics.observe(route, method, status, elapsed, prediction, rows)
         access_log.write(
             {
                 "request_id": rid,

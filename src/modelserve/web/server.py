@@ -116,11 +116,12 @@ def _load(settings: Settings, address: str, target: str):
     from modelserve.web.app import create_app
 
     configure_logging(settings.log_level)
-    # A server process ends with os._exit, which skips atexit: the last buffered access lines
-    # are written by multiprocessing's own exit hook instead.
-    Finalize(None, access_log.flush, exitpriority=10)
     _return_large_blocks()
     app = create_app(settings)
+    # A server process ends with os._exit, which skips atexit: the last pending metrics and
+    # access lines are written by multiprocessing's own exit hook instead.
+    Finalize(None, app.services.metrics.flush, exitpriority=10)
+    Finalize(None, access_log.flush, exitpriority=10)
     if settings.broker_url is not None:
         _serve_bundles(settings)
     log.info("serving on http://%s/", address)  # its socket listens: connections wait there
