@@ -23,6 +23,7 @@ from pathlib import Path
 
 from packaging.utils import canonicalize_name, parse_wheel_filename
 
+from modelserve.cloud.software import pip_platforms
 from tests.support.netns import Host
 from tests.support.node import CACHE, ROOT
 from tests.support.processes import Process
@@ -85,11 +86,13 @@ def package_index(pins: str, python: str, arch: str = "x86_64") -> Path:
     files.mkdir(parents=True)
     requirements = index / "requirements.txt"
     requirements.write_text(pins)
+    # Every manylinux tag the node's glibc runs, as the pins were resolved: pip does not
+    # widen an explicit --platform to older tags (numpy 2.4.6 has manylinux_2_27 wheels only).
     subprocess.run(
         [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
          "--python-version", python, "--implementation", "cp", "--abi",
-         "cp" + python.replace(".", ""), "--platform", f"manylinux_2_35_{arch}",
-         "--platform", f"manylinux2014_{arch}", "--dest", str(files), "-r", str(requirements)],
+         "cp" + python.replace(".", ""), *pip_platforms(arch), "--dest", str(files),
+         "-r", str(requirements)],
         check=True,
         capture_output=True,
     )  # fmt: skip

@@ -207,7 +207,7 @@ def _resolve(
         return _pip_resolve(requirements, index_url, "", python, arch)
 
 
-def _platforms(arch: str) -> list[str]:
+def pip_platforms(arch: str) -> list[str]:
     """pip's --platform options for a glibc node of ``arch``, newest tag first."""
     minors = range(GLIBC_MINOR, OLDEST_MANYLINUX_MINOR - 1, -1)
     return [
@@ -229,7 +229,7 @@ def _pip_resolve(
             sys.executable, "-m", "pip", "install", "--dry-run", "--quiet",
             "--ignore-installed", "--only-binary=:all:", "--target", str(Path(work) / "none"),
             "--python-version", python, "--implementation", "cp", "--abi", abi,
-            *_platforms(arch),
+            *pip_platforms(arch),
             "--index-url", index_url, *trusted_host(index_url), "--report", str(report),
             "--constraint", str(constraints), *requirements,
         ]  # fmt: skip
