@@ -2,6 +2,8 @@ import json
 
 import pytest
 
+from tests.conftest import Cli
+
 VERBS = [
     [],
     ["train"],
@@ -99,7 +101,7 @@ def test_evaluate_reports_accuracy_and_confusion_matrix(cli, pima_csv):
     assert sum(map(sum, report["confusion_matrix"])) == 765
 
 
-def test_store_verbs_round_trip(cli, import_legacy_args):
+def test_store_verbs_round_trip(cli, import_legacy_args, tmp_path):
     imported = cli(*import_legacy_args)
     assert imported.returncode == 0, imported.stderr
     assert "stored diabetes version 2 (not current; current is 1)" in imported.stdout
@@ -108,16 +110,22 @@ def test_store_verbs_round_trip(cli, import_legacy_args):
     assert listing == [
         {"model": "diabetes", "versions": [1, 2], "current": 1, "accuracy": listing[0]["accuracy"]}
     ]
-    # The legacy model is less accurate on the evaluation data than the demo model: the
-    # gates refuse it, unless forced.
-    refused = cli("models", "promote", "2")
+    # On the gate rows the legacy model is less accurate than the demo model: with no drop
+    # allowed, the gates refuse it, unless forced.
+    strict = Cli(tmp_path / "store", MODELSERVE_GATE_MAX_ACCURACY_DROP="0")
+    refused = strict("models", "promote", "2")
     assert refused.returncode == 1 and "FAIL  accuracy" in refused.stdout
     forced = cli("models", "promote", "2", "--reason", "legacy wins", "--force")
-    assert forced.stdout.strip() == "diabetes: current version 1 -> 2"
+    assert forced.stdout.splitlines() == [
+        "gates skipped (--force): version 2 of diabetes was not checked",
+        "diabetes: current version 1 -> 2",
+    ]
     shown = json.loads(cli("models", "show", "--json").stdout)
     assert shown["version"] == 2 and shown["training"]["source"] == "import-legacy"
     assert "(current)" in cli("models", "show", "--model", "diabetes:2").stdout
-    assert cli("rollback").stdout.strip() == "diabetes: current version 2 -> 1"
+    rolled = cli("rollback")  # through the gates: the demo model passes them
+    assert "PASS  accuracy" in rolled.stdout
+    assert rolled.stdout.splitlines()[-1] == "diabetes: current version 2 -> 1"
     history = [json.loads(line) for line in cli("models", "history", "--json").stdout.splitlines()]
     assert [(h["action"], h["from"], h["to"]) for h in history] == [
         ("promote", None, 1),

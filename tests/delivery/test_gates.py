@@ -2,6 +2,8 @@
 
 import pytest
 
+from modelserve.datasets import read_csv
+from modelserve.datasets.gate import gate_split
 from modelserve.delivery.gates import check_bundle
 from modelserve.settings import Settings
 from tests.support.bundles import make_bundle
@@ -10,6 +12,10 @@ from tests.support.bundles import make_bundle
 @pytest.fixture
 def settings(demo_store, pima_csv):
     return Settings(store=demo_store.root, data=pima_csv)
+
+
+def gate_rows(settings):
+    return gate_split(read_csv(settings.data, labels=True)).gate
 
 
 def statuses(report):
@@ -25,14 +31,20 @@ def test_a_good_bundle_passes_every_gate_with_measured_values(demo_store, settin
         "loads",
         "schema",
         "smoke",
+        "forms",
         "accuracy",
         "latency",
     ]
     measured = {r.gate: r.measured for r in report.results}
     assert measured["smoke"] == "765 predictions finite, within [0, 1]"
-    assert measured["accuracy"].startswith("0.8366 >= 0.8166 (current v1 0.8366 - 0.02)")
+    assert measured["forms"].startswith("model.keras and weights.npz agree within ")
+    assert measured["forms"].endswith(" on 131 gate rows")
+    assert measured["accuracy"] == (
+        "0.7252 >= 0.7052 (best accepted v1 0.7252 - 0.02) on 131 gate rows"
+    )
     assert "ms <= budget 5 ms" in measured["latency"]
-    assert report.accuracy == pytest.approx(0.8366, abs=1e-4)
+    assert report.accuracy == pytest.approx(0.7252, abs=1e-4)
+    assert report.gate_data == {"sha256": gate_rows(settings).sha256, "rows": 131}
 
 
 @pytest.mark.parametrize(
@@ -42,7 +54,8 @@ def test_a_good_bundle_passes_every_gate_with_measured_values(demo_store, settin
         ("tampered", "integrity", "weights.npz: checksum does not match"),
         ("narrow", "schema", "inputs [7: pregnancies"),
         ("nan", "smoke", "765 of 765 predictions are NaN, infinite or outside [0, 1]"),
-        ("poor", "accuracy", "0.1634 < 0.8166 (current v1 0.8366 - 0.02)"),
+        ("forged", "forms", "disagree by up to 0.1409 on 131 gate rows (4 change class)"),
+        ("poor", "accuracy", "0.2748 < 0.7052 (best accepted v1 0.7252 - 0.02)"),
     ],
 )
 def test_each_bad_bundle_fails_its_gate_and_names_why(
@@ -75,3 +88,26 @@ def test_without_a_current_model_only_the_floor_applies(store, tmp_path, pima_cs
     assert {r.gate: r.measured for r in report.results}[
         "schema"
     ] == "no current 'diabetes' to compare with"
+
+
+def test_the_floor_follows_the_best_accepted_figure_not_the_current_one(
+    demo_store, settings, tmp_path
+):
+    better = demo_store.add(make_bundle(tmp_path / "v2"))
+    gate = gate_rows(settings)
+    measured = {"sha256": gate.sha256, "rows": len(gate)}
+
+    def went_live_measuring(accuracy: float, gate_data: dict) -> None:
+        """Version 2 went live with this figure, then version 1 became current again."""
+        details = {"accuracy": accuracy, "gate_data": gate_data}
+        demo_store.promote("diabetes", better.version, "test", details)
+        demo_store.rollback("diabetes")
+
+    went_live_measuring(0.95, {"sha256": "0" * 64, "rows": 10})  # on other rows: not comparable
+    report = check_bundle(make_bundle(tmp_path / "a"), demo_store, "diabetes", settings)
+    assert report.passed
+    went_live_measuring(0.80, measured)
+    report = check_bundle(make_bundle(tmp_path / "b"), demo_store, "diabetes", settings)
+    assert [(r.gate, r.measured) for r in report.failures] == [
+        ("accuracy", "0.7252 < 0.7800 (best accepted v2 0.8000 - 0.02) on 131 gate rows")
+    ]

@@ -31,7 +31,8 @@ def test_a_good_push_passes_the_gates_and_goes_live(production, development):
     result = development.push()
     assert result.returncode == 0, result.stderr
     lines = remote_lines(result)
-    for gate in ("metadata", "integrity", "loads", "schema", "smoke", "accuracy", "latency"):
+    gates = ("metadata", "integrity", "loads", "schema", "smoke", "forms", "accuracy", "latency")
+    for gate in gates:
         assert any(line.strip().startswith(f"PASS  {gate}") for line in lines), lines
     assert (
         "modelserve: diabetes version 2 is live (was 1); roll back with `modelserve rollback`"
@@ -43,9 +44,10 @@ def test_a_good_push_passes_the_gates_and_goes_live(production, development):
 
     entry = production.store.history("diabetes")[-1]
     assert entry.details["commit"] == commit and entry.details["ref"] == "refs/heads/master"
-    assert [g["status"] for g in entry.details["gates"]] == ["PASS"] * 7
-    assert entry.details["accuracy"] == pytest.approx(0.8366, abs=1e-4)
-    assert entry.details["holdout"]["n"] == 153
+    assert [g["status"] for g in entry.details["gates"]] == ["PASS"] * 8
+    assert entry.details["accuracy"] == pytest.approx(0.7252, abs=1e-4)
+    assert entry.details["holdout"]["n"] == 127
+    assert entry.details["gate_data"]["rows"] == 131
 
     # Rollback is one command, well under 2 s, and recorded.
     started = time.monotonic()
@@ -70,7 +72,8 @@ def test_a_good_push_passes_the_gates_and_goes_live(production, development):
         ("tampered", "weights.npz: checksum does not match the metadata"),
         ("narrow", "FAIL  schema      inputs [7: "),
         ("nan", "FAIL  smoke       765 of 765 predictions are NaN"),
-        ("poor", "FAIL  accuracy    0.1634 < 0.8166"),
+        ("poor", "FAIL  accuracy    0.2748 < 0.7052"),
+        ("forged", "FAIL  forms       model.keras and weights.npz disagree by up to 0.1409"),
     ],
 )
 def test_bad_pushes_are_refused_and_change_nothing(production, development, kind, reason):

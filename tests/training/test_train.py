@@ -4,6 +4,7 @@ import numpy as np
 
 from modelserve.bundles.bundle import sha256_file
 from modelserve.datasets import read_csv
+from modelserve.datasets.gate import gate_split
 from modelserve.runtime import load_runtime
 
 
@@ -12,10 +13,11 @@ def test_full_training_reaches_the_accuracy_floor(trained_store, pima_csv):
     bundle = store.bundle("diabetes")
     meta = bundle.metadata
     metrics = meta.evaluation.metrics
-    assert metrics.accuracy >= 0.75
-    assert metrics.n == 153  # a 20 % holdout of 765 rows
-    assert meta.evaluation.split == "stratified 20% holdout, seed 7"
-    assert meta.training.rows == 612
+    assert metrics.accuracy >= 0.70  # the gates' default floor
+    # Trained and evaluated on the 634 rows outside the gate data: 507 and a 20 % holdout.
+    outside = gate_split(read_csv(pima_csv, labels=True)).training
+    assert len(outside) == 634 and (meta.training.rows, metrics.n) == (507, 127)
+    assert meta.evaluation.split == "stratified 20% holdout, seed 7, of 634 rows"
     assert (meta.training.epochs, meta.training.batch_size, meta.training.seed) == (150, 10, 7)
     assert meta.training.data_sha256 == hashlib.sha256(pima_csv.read_bytes()).hexdigest()
     assert meta.files == {n: sha256_file(bundle.path / n) for n in ("model.keras", "weights.npz")}

@@ -10,7 +10,13 @@ from modelserve.bundles.bundle import (
     write_weights,
 )
 from modelserve.bundles.metadata import BundleMetadata
-from modelserve.bundles.store import HistoryEntry, ModelStore, Pointer, check_model_name
+from modelserve.bundles.store import (
+    HistoryEntry,
+    ModelStore,
+    Pointer,
+    VersionRecord,
+    check_model_name,
+)
 
 __all__ = [
     "KERAS_FILE",
@@ -19,6 +25,7 @@ __all__ = [
     "Bundle",
     "BundleMetadata",
     "HistoryEntry",
+    "VersionRecord",
     "ModelStore",
     "Pointer",
     "check_model_name",

@@ -6,6 +6,8 @@ Layout of one model's folder::
       1/ 2/ 3/            sealed bundles, never modified once in place
       current.json        {"version": 3, "previous": [1, 2]}, replaced by one rename
       history.jsonl       one line per switch, appended
+      versions.jsonl      one line per version added: its digest as stored and as received,
+                          where it came from (a commit, a folder); appended
       .lock               serialises writers (flock); readers never take it
       .fetch.lock         one fetch at a time per node, in a mirrored store (``mirror``)
 
@@ -13,6 +15,12 @@ A reader opens ``current.json`` and sees either the old or the new pointer, neve
 one, because writers build the new file beside it and ``os.replace`` it into place. Writers
 (add, promote, rollback) hold an exclusive lock on ``.lock``, so racing promotes apply one
 after the other and every history line's ``from`` is the previous line's ``to``.
+
+A version's digest (of its ``metadata.json``, which lists the SHA-256 of every other file) is
+recorded in ``versions.jsonl`` when it is added, and a version whose folder no longer matches
+its record is refused wherever it is read: editing the metadata in place (its figures, its
+checksums) is as visible as editing the weights. The digest it arrived with identifies a
+bundle pushed again: the same content is the same version.
 
 A worker node's store mirrors the web node's: ``mirror`` installs a version under the number
 and with the exact content (the digest of its metadata) that the source of truth has.
@@ -41,6 +49,7 @@ from modelserve.errors import InvalidBundle, InvalidInput, ModelNotFound, StoreC
 
 POINTER_FILE = "current.json"
 HISTORY_FILE = "history.jsonl"
+VERSIONS_FILE = "versions.jsonl"
 LOCK_FILE = ".lock"
 FETCH_LOCK_FILE = ".fetch.lock"
 MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
@@ -64,6 +73,16 @@ class HistoryEntry(BaseModel):
     to_version: int = Field(alias="to")
     reason: str
     details: dict[str, Any] = Field(default_factory=dict)
+
+
+class VersionRecord(BaseModel):
+    """How a version entered the store; written once, when it is added."""
+
+    version: int
+    digest: str  # of the stored metadata.json (named and numbered by the store)
+    received: str  # of the metadata.json it arrived with: the same bundle pushed again matches
+    time: datetime
+    origin: dict[str, Any] = Field(default_factory=dict)  # commit and ref, or a folder
 
 
 def check_model_name(name: str) -> str:
@@ -124,7 +143,34 @@ class ModelStore:
             if not self.versions(name):
                 raise ModelNotFound(self._unknown_model_message(name))
             raise ModelNotFound(f"model {name!r} has no version {version}")
-        return Bundle.open(path, verify=verify)
+        bundle = Bundle.open(path, verify=verify)
+        if verify:
+            self._check_record(name, bundle)
+        return bundle
+
+    def records(self, name: str) -> dict[int, VersionRecord]:
+        """Each version's record, by version: how it was added, or mirrored."""
+        try:
+            lines = (self._model_dir(name) / VERSIONS_FILE).read_text().splitlines()
+        except FileNotFoundError:
+            return {}
+        records = {}
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = VersionRecord.model_validate_json(line)
+            except ValidationError as exc:
+                raise InvalidBundle(
+                    f"the version records of {name!r} are unreadable at line {number}"
+                ) from exc
+            records[record.version] = record
+        return records
+
+    def find_received(self, name: str, digest: str) -> int | None:
+        """The version that was added from a bundle with this digest, if any."""
+        matches = [r.version for r in self.records(name).values() if r.received == digest]
+        return max(matches, default=None)
 
     def history(self, name: str) -> list[HistoryEntry]:
         try:
@@ -145,8 +191,11 @@ class ModelStore:
 
     # -- writing -------------------------------------------------------------------------
 
-    def add(self, source: Path, name: str | None = None) -> Bundle:
-        """Copy a verified bundle into the store as the model's next version; not promoted."""
+    def add(
+        self, source: Path, name: str | None = None, origin: dict[str, Any] | None = None
+    ) -> Bundle:
+        """Copy a verified bundle into the store as the model's next version; not promoted.
+        ``origin`` (a commit and ref, a folder) is kept in the version's record."""
         incoming = Bundle.open(source)
         name = check_model_name(name or incoming.name)
         folder = self._model_dir(name)
@@ -158,12 +207,16 @@ class ModelStore:
             with self._locked(name):
                 version = max(self.versions(name), default=0) + 1
                 metadata = incoming.metadata.model_copy(update={"name": name, "version": version})
-                seal_bundle(staging, metadata)
+                sealed = seal_bundle(staging, metadata)
                 Bundle.open(staging)
+                # mkdtemp made it private: the serving user reads what the store holds.
+                staging.chmod(0o755)
                 os.rename(staging, folder / str(version))
+                origin = origin or {"folder": str(Path(source).resolve())}
+                self._record(name, version, sealed.digest, incoming.digest, origin)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-        return Bundle.open(folder / str(version))
+        return self.bundle(name, version)
 
     def promote(
         self, name: str, version: int, reason: str, details: dict[str, Any] | None = None
@@ -184,14 +237,22 @@ class ModelStore:
         to: int | None = None,
         reason: str = "rollback",
         details: dict[str, Any] | None = None,
+        expected: tuple[int, int] | None = None,
     ) -> HistoryEntry:
-        """Return to the previous current version, or to ``to``; a later rollback undoes this."""
+        """Return to the previous current version, or to ``to``; a later rollback undoes this.
+        With ``expected`` (from, to), only if that is still the switch it makes (it was
+        checked before the lock was taken)."""
         if to is not None:
             self.bundle(name, to)
         with self._locked(name):
             old = self.pointer(name)
             if old is None:
                 raise ModelNotFound(f"model {name!r} has no current version to roll back from")
+            if expected is not None and old.version != expected[0]:
+                raise StoreConflict(
+                    f"the current version of {name!r} became {old.version} meanwhile "
+                    f"(was {expected[0]}); nothing changed"
+                )
             if to is None:
                 if not old.previous:
                     raise StoreConflict(f"model {name!r} has no earlier version to roll back to")
@@ -200,6 +261,11 @@ class ModelStore:
                 raise StoreConflict(f"version {to} of {name!r} is already current")
             else:
                 new = Pointer(version=to, previous=[*old.previous, old.version])
+            if expected is not None and new.version != expected[1]:
+                raise StoreConflict(
+                    f"the previous version of {name!r} became {new.version} meanwhile "
+                    f"(was {expected[1]}); nothing changed"
+                )
             self.bundle(name, new.version)
             return self._switch(name, "rollback", old, new, reason, details)
 
@@ -252,6 +318,7 @@ class ModelStore:
                         os.rename(target, folder / f".replaced-{staging.name}")
                     os.rename(staging, target)
                     _fsync_dir(folder)
+                    self._record(name, version, digest, digest, {"mirrored from": "source"})
                 log.info(
                     "installed %s version %s from the source (digest %s)",
                     name,
@@ -302,11 +369,27 @@ class ModelStore:
             reason=reason,
             details=details or {},
         )
-        with open(folder / HISTORY_FILE, "a") as f:
-            f.write(entry.model_dump_json(by_alias=True) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
+        _append_line(folder / HISTORY_FILE, entry.model_dump_json(by_alias=True))
         return entry
+
+    def _record(self, name: str, version: int, digest: str, received: str, origin: dict) -> None:
+        """The version's record; a later one (a version replaced by a mirror) wins."""
+        record = VersionRecord(
+            version=version,
+            digest=digest,
+            received=received,
+            time=datetime.now(timezone.utc),
+            origin=origin,
+        )
+        _append_line(self._model_dir(name) / VERSIONS_FILE, record.model_dump_json())
+
+    def _check_record(self, name: str, bundle: Bundle) -> None:
+        record = self.records(name).get(bundle.version)
+        if record is not None and record.digest != bundle.digest:
+            raise InvalidBundle(
+                f"{bundle.path / 'metadata.json'}: changed since the store accepted version "
+                f"{bundle.version} (digest {bundle.digest[:12]}, recorded {record.digest[:12]})"
+            )
 
     def _locked(self, name: str):
         folder = self._model_dir(name)
@@ -319,6 +402,13 @@ class ModelStore:
     def _unknown_model_message(self, name: str) -> str:
         known = ", ".join(self.models()) or "none"
         return f"no model {name!r} (models: {known})"
+
+
+def _append_line(path: Path, line: str) -> None:
+    with open(path, "a") as f:
+        f.write(line + "\n")
+        f.flush()
+        os.fsync(f.fileno())
 
 
 def _fsync_dir(path: Path) -> None:

@@ -41,6 +41,7 @@ def list_models(ctx: Context, as_json: bool) -> None:
                 "model": name,
                 "versions": ctx.store.versions(name),
                 "current": current,
+                # The trainer's figure on its holdout: claimed by the bundle, not measured here.
                 "accuracy": metrics.accuracy if metrics else None,
             }
         )
@@ -48,7 +49,7 @@ def list_models(ctx: Context, as_json: bool) -> None:
         echo_json(rows)
         return
     echo_table(
-        ["model", "current", "versions", "accuracy"],
+        ["model", "current", "versions", "accuracy (claimed)"],
         [
             [r["model"], r["current"], ",".join(map(str, r["versions"])), r["accuracy"]]
             for r in rows
@@ -86,10 +87,15 @@ def show(ctx: Context, model_ref, as_json: bool) -> None:
     )
     m = meta.evaluation.metrics
     click.echo(
-        f"holdout   {meta.evaluation.split}: accuracy {m.accuracy:.4f}, "
+        f"claimed   {meta.evaluation.split}: accuracy {m.accuracy:.4f}, "
         f"f1 {m.f1:.4f}, roc_auc {m.roc_auc if m.roc_auc is None else round(m.roc_auc, 4)}"
         f", n {m.n}"
     )
+    record = ctx.store.records(name).get(meta.version)
+    if record is not None:
+        origin = ", ".join(f"{key} {value}" for key, value in record.origin.items())
+        click.echo(f"stored    {record.time.isoformat(timespec='seconds')} from {origin}")
+        click.echo(f"digest    {bundle.digest}, as recorded when it was stored")
     click.echo("files     all checksums match")
 
 
@@ -101,7 +107,7 @@ def show(ctx: Context, model_ref, as_json: bool) -> None:
 def add(ctx: Context, path: Path, model_name: str | None, promote: bool) -> None:
     """Store the bundle folder PATH as the model's next version."""
     from modelserve.bundles import ModelStore
-    from modelserve.delivery.promotion import gated_promote
+    from modelserve.delivery.promotion import GatedSwitch
 
     name = model_name or ctx.settings.model
     # No demo bundle here: a store that receives its first model should start with it.
@@ -109,10 +115,8 @@ def add(ctx: Context, path: Path, model_name: str | None, promote: bool) -> None
     bundle = store.add(path, name)
     click.echo(f"stored {name} version {bundle.version}")
     if promote:
-        settings = ctx.settings.model_copy(update={"model": name})
-        entry = gated_promote(
-            store, name, bundle.version, settings, f"added from {path}", click.echo
-        )
+        switch = GatedSwitch(store, name, ctx.settings, click.echo)
+        entry = switch.promote(bundle.version, f"added from {path}")
         click.echo(f"{name}: current version {entry.from_version} -> {entry.to_version}")
 
 
@@ -126,14 +130,10 @@ def add(ctx: Context, path: Path, model_name: str | None, promote: bool) -> None
 @pass_context
 def promote(ctx: Context, version: int, model_name: str | None, reason: str, force: bool) -> None:
     """Make VERSION the current version, if it passes the same gates as a push."""
-    from modelserve.delivery.promotion import gated_promote
+    from modelserve.delivery.promotion import GatedSwitch
 
     name = model_name or ctx.settings.model
-    settings = ctx.settings.model_copy(update={"model": name})
-    if force:
-        entry = ctx.store.promote(name, version, reason, details={"gates": "skipped (--force)"})
-    else:
-        entry = gated_promote(ctx.store, name, version, settings, reason, click.echo)
+    entry = GatedSwitch(ctx.store, name, ctx.settings, click.echo, force).promote(version, reason)
     click.echo(f"{name}: current version {entry.from_version} -> {entry.to_version}")
 
 
@@ -147,11 +147,18 @@ def promote(ctx: Context, version: int, model_name: str | None, reason: str, for
 )
 @model_name_option
 @click.option("--reason", default="rolled back from the command line", show_default=True)
+@click.option(
+    "--force", is_flag=True, help="Skip the gates (recorded in the history); for emergencies."
+)
 @pass_context
-def rollback(ctx: Context, to: int | None, model_name: str | None, reason: str) -> None:
-    """Return to the previous current version (or to --to VERSION)."""
+def rollback(
+    ctx: Context, to: int | None, model_name: str | None, reason: str, force: bool
+) -> None:
+    """Return to the previous current version (or to --to VERSION), if it passes the gates."""
+    from modelserve.delivery.promotion import GatedSwitch
+
     name = model_name or ctx.settings.model
-    entry = ctx.store.rollback(name, to, reason)
+    entry = GatedSwitch(ctx.store, name, ctx.settings, click.echo, force).rollback(to, reason)
     click.echo(f"{name}: current version {entry.from_version} -> {entry.to_version}")
 
 
@@ -170,7 +177,7 @@ def history(ctx: Context, model_name: str | None, as_json: bool) -> None:
             echo_json(entry.model_dump(mode="json", by_alias=True))
         return
     echo_table(
-        ["time", "action", "from", "to", "commit", "accuracy", "reason"],
+        ["time", "action", "from", "to", "commit", "accuracy (gates)", "reason"],
         [
             [
                 e.time.isoformat(timespec="seconds"),

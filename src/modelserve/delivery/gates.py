@@ -5,21 +5,24 @@ from __future__ import annotations
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
-from modelserve.bundles import Bundle, ModelStore, read_metadata
+from modelserve.bundles import KERAS_FILE, Bundle, ModelStore, read_metadata
+from modelserve.bundles.keras_form import keras_form
 from modelserve.bundles.metadata import BundleMetadata
-from modelserve.datasets import read_csv
-from modelserve.errors import ModelNotFound, ModelserveError
-from modelserve.evaluation import evaluate
+from modelserve.datasets import Dataset, read_csv
+from modelserve.datasets.gate import gate_split
+from modelserve.errors import InvalidBundle, ModelNotFound, ModelserveError
+from modelserve.evaluation import classify, evaluate
 from modelserve.runtime import ModelRuntime, NumpyRuntime
 from modelserve.settings import Settings
 
 LATENCY_CALLS = 200
+FORMS_TOLERANCE = 1e-5  # largest difference in probability between a bundle's two forms
 Status = Literal["PASS", "FAIL", "SKIP"]
 
 
@@ -36,7 +39,8 @@ class GateResult:
 @dataclass
 class GateReport:
     results: list[GateResult] = field(default_factory=list)
-    accuracy: float | None = None
+    accuracy: float | None = None  # measured on the gate data
+    gate_data: dict[str, str | int] | None = None  # its sha256 and row count
     metadata: BundleMetadata | None = None
 
     @property
@@ -47,8 +51,19 @@ class GateReport:
     def failures(self) -> list[GateResult]:
         return [r for r in self.results if r.status == "FAIL"]
 
+    def where(self, folder: str, shown_as: str) -> GateReport:
+        """The same report, with paths under ``folder`` (a temporary folder of the server)
+        shown as ``shown_as`` (the commit they came from)."""
+        prefix = f"{folder}/"
+        results = [replace(r, measured=r.measured.replace(prefix, shown_as)) for r in self.results]
+        return replace(self, results=results)
+
     def as_details(self) -> list[dict[str, str]]:
         return [{"gate": r.gate, "status": r.status, "measured": r.measured} for r in self.results]
+
+    def history_details(self) -> dict[str, Any]:
+        """What a switch's history row keeps of this report."""
+        return {"gates": self.as_details(), "accuracy": self.accuracy, "gate_data": self.gate_data}
 
 
 class _Failed(Exception):
@@ -65,9 +80,8 @@ class _Check:
     bundle: Bundle | None = None
     runtime: ModelRuntime | None = None
     current: ModelRuntime | None = None
-    features: np.ndarray | None = None  # the evaluation dataset
-    labels: np.ndarray | None = None
-    probabilities: np.ndarray | None = None  # the candidate's, on the evaluation dataset
+    gate: Dataset | None = None  # the rows no training run saw (datasets.gate)
+    probabilities: np.ndarray | None = None  # the candidate's, on the gate rows
 
 
 def check_bundle(path: Path, store: ModelStore, name: str, settings: Settings) -> GateReport:
@@ -79,6 +93,7 @@ def check_bundle(path: Path, store: ModelStore, name: str, settings: Settings) -
         ("loads", _loads),
         ("schema", _schema),
         ("smoke", _smoke),
+        ("forms", _forms),
         ("accuracy", _accuracy),
         ("latency", _latency),
     ]
@@ -126,6 +141,8 @@ def _schema(check: _Check) -> str:
         check.current = NumpyRuntime(check.store.bundle(check.name)).load()
     except ModelNotFound:
         return f"no current {check.name!r} to compare with"
+    except InvalidBundle as exc:  # what a rollback away from a damaged version finds
+        return f"the current version cannot be compared with: {exc}"
     theirs, ours = check.runtime.metadata, check.current.metadata
     if theirs.features != ours.features:
         raise _Failed(
@@ -161,39 +178,78 @@ def _smoke(check: _Check) -> str:
             f"{int(bad.sum())} of {len(probabilities)} predictions are NaN, infinite "
             f"or outside [0, 1]"
         )
-    check.features, check.labels, check.probabilities = (
-        dataset.features,
-        dataset.labels,
-        probabilities,
-    )
+    check.gate = gate_split(dataset).gate
+    if not len(check.gate):
+        raise _Failed(f"{check.settings.data} holds no gate rows to measure on: add rows")
+    check.probabilities = check.runtime.predict(check.gate.features).reshape(-1)
     return f"{len(probabilities)} predictions finite, within [0, 1]"
 
 
+def _forms(check: _Check) -> str:
+    """The Keras form the bundle carries answers as the NumPy form that serving runs."""
+    try:
+        keras = keras_form(check.bundle.path / KERAS_FILE)(check.gate.features).reshape(-1)
+    except ModelserveError as exc:
+        raise _Failed(str(exc)) from exc
+    gap = float(np.max(np.abs(keras - check.probabilities)))
+    rows = len(check.gate)
+    if not gap <= FORMS_TOLERANCE:  # NaN fails too
+        threshold = check.runtime.metadata.output.threshold
+        flipped = int(
+            np.sum(classify(keras, threshold) != classify(check.probabilities, threshold))
+        )
+        raise _Failed(
+            f"model.keras and weights.npz disagree by up to {gap:.4g} on {rows} gate rows "
+            f"({flipped} change class); tolerance {FORMS_TOLERANCE:g}"
+        )
+    return f"model.keras and weights.npz agree within {gap:.1e} on {rows} gate rows"
+
+
 def _accuracy(check: _Check) -> str:
-    s = check.settings
+    s, gate = check.settings, check.gate
     threshold = check.runtime.metadata.output.threshold
-    accuracy = evaluate(check.labels, check.probabilities, threshold).accuracy
+    accuracy = evaluate(gate.labels, check.probabilities, threshold).accuracy
     check.report.accuracy = accuracy
+    check.report.gate_data = {"sha256": gate.sha256, "rows": len(gate)}
     required, reason = s.gate_min_accuracy, f"floor {s.gate_min_accuracy:.4f}"
+    best = _best_accepted(check)
+    if best is not None and best[0] - s.gate_max_accuracy_drop > required:
+        required = best[0] - s.gate_max_accuracy_drop
+        reason = f"best accepted v{best[1]} {best[0]:.4f} - {s.gate_max_accuracy_drop:g}"
+    where = f"on {len(gate)} gate rows"
+    if accuracy < required:
+        raise _Failed(f"{accuracy:.4f} < {required:.4f} ({reason}) {where}")
+    return f"{accuracy:.4f} >= {required:.4f} ({reason}) {where}"
+
+
+def _best_accepted(check: _Check) -> tuple[float, int] | None:
+    """The best accuracy any accepted version reached on these gate rows: what the gates
+    measured when it went live through them, and the current version measured now."""
+    figures = [
+        (entry.details["accuracy"], entry.to_version)
+        for entry in _history(check)
+        if entry.details.get("gate_data") == check.report.gate_data
+        and isinstance(entry.details.get("accuracy"), float)
+    ]
     if check.current is not None:
         current = evaluate(
-            check.labels,
-            check.current.predict(check.features),
+            check.gate.labels,
+            check.current.predict(check.gate.features),
             check.current.metadata.output.threshold,
         ).accuracy
-        relative = current - s.gate_max_accuracy_drop
-        if relative > required:
-            required = relative
-            reason = (
-                f"current v{check.current.version} {current:.4f} - {s.gate_max_accuracy_drop:g}"
-            )
-    if accuracy < required:
-        raise _Failed(f"{accuracy:.4f} < {required:.4f} ({reason})")
-    return f"{accuracy:.4f} >= {required:.4f} ({reason})"
+        figures.append((current, check.current.version))
+    return max(figures, default=None)
+
+
+def _history(check: _Check) -> list:
+    try:
+        return check.store.history(check.name)
+    except InvalidBundle:  # an unreadable history vouches for nothing
+        return []
 
 
 def _latency(check: _Check) -> str:
-    row = check.features[:1]
+    row = check.gate.features[:1]
     check.runtime.predict(row)  # warm caches before measuring
     timings = []
     for _ in range(LATENCY_CALLS):

@@ -1,32 +1,70 @@
-"""Promotion through the gates: the same checks a push passes guard a manual promote."""
+"""Switching the live version by hand: a promotion and a rollback pass the same gates as a
+push, unless forced (and then the history says so). Each history row carries the version's
+commit and what the gates measured."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 from modelserve.bundles import HistoryEntry, ModelStore
 from modelserve.delivery.gates import check_bundle
-from modelserve.errors import GateFailed, StoreConflict
+from modelserve.errors import GateFailed, ModelNotFound, StoreConflict
 from modelserve.settings import Settings
 
+Echo = Callable[[str], None]
 
-def gated_promote(
-    store: ModelStore,
-    name: str,
-    version: int,
-    settings: Settings,
-    reason: str,
-    echo: Callable[[str], None],
-) -> HistoryEntry:
-    pointer = store.pointer(name)
-    if pointer is not None and pointer.version == version:
-        raise StoreConflict(f"version {version} of {name!r} is already current")
-    report = check_bundle(store.bundle(name, version, verify=False).path, store, name, settings)
-    for result in report.results:
-        echo(result.line())
-    if not report.passed:
-        failed = ", ".join(r.gate for r in report.failures)
-        raise GateFailed(f"version {version} failed the gates ({failed}); nothing changed")
-    return store.promote(
-        name, version, reason, details={"gates": report.as_details(), "accuracy": report.accuracy}
-    )
+
+@dataclass(frozen=True)
+class GatedSwitch:
+    """Switches ``name``'s live version through the gates (unless ``force``)."""
+
+    store: ModelStore
+    name: str
+    settings: Settings
+    echo: Echo
+    force: bool = False
+
+    def promote(self, version: int, reason: str) -> HistoryEntry:
+        pointer = self.store.pointer(self.name)
+        if pointer is not None and pointer.version == version:
+            raise StoreConflict(f"version {version} of {self.name!r} is already current")
+        return self.store.promote(self.name, version, reason, details=self._checked(version))
+
+    def rollback(self, to: int | None, reason: str) -> HistoryEntry:
+        """Back to the previous current version (or ``to``)."""
+        name = self.name
+        pointer = self.store.pointer(name)
+        if pointer is None:
+            raise ModelNotFound(f"model {name!r} has no current version to roll back from")
+        target = to if to is not None else (pointer.previous or [None])[-1]
+        if target is None:
+            raise StoreConflict(f"model {name!r} has no earlier version to roll back to")
+        if target == pointer.version:
+            raise StoreConflict(f"version {target} of {name!r} is already current")
+        details = self._checked(target)
+        expected = (pointer.version, target)
+        return self.store.rollback(name, to, reason, details=details, expected=expected)
+
+    def _checked(self, version: int) -> dict[str, Any]:
+        """The history details of switching to ``version``; raises GateFailed unless it
+        passes."""
+        store, name = self.store, self.name
+        bundle = store.bundle(name, version)  # never past a bundle changed since it was stored
+        record = store.records(name).get(version)
+        origin = {"commit": record.origin["commit"]} if record and "commit" in record.origin else {}
+        if self.force:
+            self.echo(f"gates skipped (--force): version {version} of {name} was not checked")
+            return {**origin, "forced": True, "gates": "skipped (--force)"}
+        settings = self.settings.model_copy(update={"model": name})
+        report = check_bundle(bundle.path, store, name, settings)
+        for result in report.results:
+            self.echo(result.line())
+        if not report.passed:
+            failed = ", ".join(r.gate for r in report.failures)
+            raise GateFailed(
+                f"version {version} failed the gates ({failed}); nothing changed "
+                f"(--force switches anyway, and the history records it)"
+            )
+        return {**origin, **report.history_details()}

@@ -1,8 +1,10 @@
 """What the pre- and post-receive hooks do, as plain functions over (old, new, ref) updates.
 
-pre-receive runs the gates on the tip of the deploy branch before any ref moves and refuses
-the push if one fails; it records the report in the repository. post-receive, once the ref
-has moved, adds that bundle to the store and makes it current, with the report in history.
+pre-receive runs before any ref moves: it refuses a rewound deploy branch, recognises a
+bundle the store already holds (no new version: it says which one), and runs the gates on a
+new one, refusing the push if one fails; it records what it decided in the repository.
+post-receive, once the ref has moved, adds a new bundle to the store and makes it current,
+with the gate report and the commit in its record and in the history.
 """
 
 from __future__ import annotations
@@ -12,9 +14,9 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from modelserve.bundles import ModelStore
+from modelserve.bundles import Bundle, ModelStore
 from modelserve.delivery.gates import GateReport, GateResult, check_bundle
-from modelserve.delivery.repository import ZERO, extract_bundle
+from modelserve.delivery.repository import ZERO, branch_tip, extract_bundle, rewinds
 from modelserve.errors import ModelserveError
 from modelserve.settings import Settings
 
@@ -25,7 +27,8 @@ REPORTS = "modelserve-gates"  # folder in the bare repository: one report per ch
 def pre_receive(updates, settings: Settings, git_dir: Path, echo: Echo) -> bool:
     """Check every push to the deploy branch; True if the push may proceed."""
     accepted = True
-    for _old, new, ref in updates:
+    store = ModelStore(settings.store)
+    for old, new, ref in updates:
         if not _deploys(ref, settings):
             echo(
                 f"modelserve: {ref} is not the deploy branch ({settings.deploy_branch}): "
@@ -36,16 +39,15 @@ def pre_receive(updates, settings: Settings, git_dir: Path, echo: Echo) -> bool:
             echo(f"modelserve: refusing to delete the deploy branch {ref}")
             accepted = False
             continue
-        echo(f"modelserve: checking {settings.deploy_path}/ in {new[:12]} ({ref})")
-        report = _check_commit(new, settings)
-        for result in report.results:
-            echo(result.line())
-        if report.passed:
-            _save_report(git_dir, new, report)
-            echo("modelserve: all gates passed; the model goes live once the push completes")
-        else:
-            failed = ", ".join(r.gate for r in report.failures)
-            echo(f"modelserve: push refused ({failed} failed); production is unchanged")
+        if rewinds(git_dir, old, new):
+            echo(
+                f"modelserve: refusing to rewind {ref} ({new[:12]} does not contain "
+                f"{old[:12]}): push on top of it, or allow it with "
+                f"`git config receive.denyNonFastForwards false` in {git_dir}"
+            )
+            accepted = False
+            continue
+        if not _check_update(new, ref, store, settings, git_dir, echo):
             accepted = False
     return accepted
 
@@ -58,10 +60,15 @@ def post_receive(updates, settings: Settings, git_dir: Path, echo: Echo) -> bool
         if not _deploys(ref, settings) or new == ZERO:
             continue
         report = _load_report(git_dir, new)
+        if "known" in report:
+            continue  # the store holds this bundle already: pre-receive said which version
+        if branch_tip(git_dir, ref) != new:  # a later push moved the branch meanwhile
+            echo(f"modelserve: {ref} moved past {new[:12]}; that push deploys instead")
+            continue
         try:
             with tempfile.TemporaryDirectory() as tmp:
                 bundle = extract_bundle(new, settings.deploy_path, Path(tmp))
-                added = store.add(bundle, settings.model)
+                added = store.add(bundle, settings.model, origin={"commit": new, "ref": ref})
             entry = store.promote(
                 settings.model,
                 added.version,
@@ -69,8 +76,7 @@ def post_receive(updates, settings: Settings, git_dir: Path, echo: Echo) -> bool
                 details={
                     "commit": new,
                     "ref": ref,
-                    "gates": report.get("gates", []),
-                    "accuracy": report.get("accuracy"),
+                    **report,
                     "holdout": added.metadata.evaluation.metrics.model_dump(),
                 },
             )
@@ -85,25 +91,65 @@ def post_receive(updates, settings: Settings, git_dir: Path, echo: Echo) -> bool
     return ok
 
 
+def _check_update(
+    new: str, ref: str, store: ModelStore, settings: Settings, git_dir: Path, echo: Echo
+) -> bool:
+    """A bundle the store holds passes as that version; a new one passes if the gates do."""
+    where = f"{new[:12]}:{settings.deploy_path}"
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            folder = extract_bundle(new, settings.deploy_path, Path(tmp))
+        except ModelserveError as exc:
+            folder = None
+            report = GateReport(results=[GateResult("bundle", "FAIL", str(exc))])
+        digest = _digest(folder) if folder else None
+        known = store.find_received(settings.model, digest) if digest else None
+        if known is not None:
+            _save_report(git_dir, new, {"known": known})
+            echo(_already(store, settings.model, known, where))
+            return True
+        if folder is not None:
+            echo(f"modelserve: checking {where}/ ({ref})")
+            report = check_bundle(folder, store, settings.model, settings)
+        report = report.where(tmp, new[:12] + ":")
+    for result in report.results:
+        echo(result.line())
+    if report.passed:
+        _save_report(git_dir, new, report.history_details())
+        echo("modelserve: all gates passed; it goes live once git accepts the push")
+        return True
+    failed = ", ".join(r.gate for r in report.failures)
+    echo(f"modelserve: push refused ({failed} failed); production is unchanged")
+    return False
+
+
+def _digest(folder: Path) -> str | None:
+    """The digest of a bundle whose files all match it; None otherwise (the gates say why)."""
+    try:
+        return Bundle.open(folder).digest
+    except ModelserveError:
+        return None
+
+
+def _already(store: ModelStore, model: str, version: int, where: str) -> str:
+    pointer = store.pointer(model)
+    live = pointer.version if pointer else None
+    if live == version:
+        return f"modelserve: {where}/ is version {version} of {model}, live: nothing changes"
+    return (
+        f"modelserve: {where}/ is already version {version} of {model}; live is {live}; "
+        f"`modelserve models promote {version}` to switch. Nothing changes"
+    )
+
+
 def _deploys(ref: str, settings: Settings) -> bool:
     return ref == f"refs/heads/{settings.deploy_branch}"
 
 
-def _check_commit(commit: str, settings: Settings) -> GateReport:
-    with tempfile.TemporaryDirectory() as tmp:
-        try:
-            bundle = extract_bundle(commit, settings.deploy_path, Path(tmp))
-        except ModelserveError as exc:
-            return GateReport(results=[GateResult("bundle", "FAIL", str(exc))])
-        return check_bundle(bundle, ModelStore(settings.store), settings.model, settings)
-
-
-def _save_report(git_dir: Path, commit: str, report: GateReport) -> None:
+def _save_report(git_dir: Path, commit: str, decision: dict) -> None:
     folder = git_dir / REPORTS
     folder.mkdir(exist_ok=True)
-    (folder / f"{commit}.json").write_text(
-        json.dumps({"gates": report.as_details(), "accuracy": report.accuracy})
-    )
+    (folder / f"{commit}.json").write_text(json.dumps(decision))
 
 
 def _load_report(git_dir: Path, commit: str) -> dict:

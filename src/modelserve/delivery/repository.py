@@ -10,15 +10,19 @@ import shlex
 import subprocess
 import sys
 import tarfile
+from fnmatch import fnmatch
 from importlib import resources
 from pathlib import Path
 
 import jinja2
 
+from modelserve.bundles import METADATA_FILE
 from modelserve.errors import InvalidInput, ModelserveError
 from modelserve.settings import Settings
 
 HOOKS = ("pre-receive", "post-receive")
+IGNORE_FILE = ".modelserveignore"
+IGNORED = ("README*", "*.md", "*.txt", ".gitkeep", ".gitignore", ".gitattributes", IGNORE_FILE)
 ZERO = "0" * 40
 # Settings a hook needs, fixed at `deploy init` so that pushes over SSH (which start with a
 # bare environment) behave exactly like local ones.
@@ -44,10 +48,10 @@ def init_repository(path: Path, settings: Settings) -> Path:
     )
     if result.returncode != 0:
         raise ModelserveError(f"git init failed: {result.stderr.strip()}")
-    subprocess.run(
-        ["git", "-C", str(path), "symbolic-ref", "HEAD", f"refs/heads/{settings.deploy_branch}"],
-        check=True,
-    )
+    _git(path, "symbolic-ref", "HEAD", f"refs/heads/{settings.deploy_branch}")
+    # Git itself refuses a rewound branch; `git config receive.denyNonFastForwards false` in
+    # the repository allows it.
+    _git(path, "config", "receive.denyNonFastForwards", "true")
     env = {f"MODELSERVE_{key.upper()}": _setting(settings, key) for key in HOOK_SETTINGS}
     template = _templates().get_template("hook.sh.j2")
     for hook in HOOKS:
@@ -83,8 +87,32 @@ def read_updates(stdin_text: str) -> list[tuple[str, str, str]]:
     return updates
 
 
+def rewinds(git_dir: Path, old: str, new: str) -> bool:
+    """Whether moving a branch from ``old`` to ``new`` drops commits (a force-push), where the
+    repository does not allow that (a repository made before the setting refuses it too)."""
+    if old == ZERO:
+        return False
+    allowed = _git(git_dir, "config", "--bool", "receive.denyNonFastForwards", check=False)
+    if allowed.stdout.strip() == "false":
+        return False
+    ancestor = _git(git_dir, "merge-base", "--is-ancestor", old, new, check=False)
+    return ancestor.returncode != 0
+
+
+def branch_tip(git_dir: Path, ref: str) -> str | None:
+    result = _git(git_dir, "rev-parse", "--verify", "-q", ref, check=False)
+    return result.stdout.strip() or None
+
+
+def _git(git_dir: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["git", "--git-dir", str(git_dir), *args], capture_output=True, text=True, check=check
+    )
+
+
 def extract_bundle(commit: str, folder: str, destination: Path) -> Path:
-    """Write the files under ``folder`` in ``commit`` to ``destination``; the bundle folder."""
+    """Write the files under ``folder`` in ``commit`` to ``destination``; the bundle folder,
+    without the files a bundle ignores (:func:`drop_ignored`)."""
     result = subprocess.run(
         ["git", "archive", "--format=tar", commit, "--", folder],
         capture_output=True,
@@ -98,7 +126,28 @@ def extract_bundle(commit: str, folder: str, destination: Path) -> Path:
         )
     with tarfile.open(fileobj=io.BytesIO(result.stdout)) as archive:
         _extract(archive, Path(destination))
-    return destination / folder
+    bundle = destination / folder
+    drop_ignored(bundle)
+    return bundle
+
+
+def drop_ignored(bundle: Path) -> list[str]:
+    """Remove the files beside a bundle that are not part of it: notes (``README*``, ``*.md``),
+    git's placeholders, and what ``.modelserveignore`` lists (one glob per line, ``#``
+    comments). Returns their names."""
+    patterns = list(IGNORED)
+    listing = bundle / IGNORE_FILE
+    if listing.is_file():
+        for line in listing.read_text(errors="replace").splitlines():
+            line = line.strip()
+            if line and not line.startswith("#"):
+                patterns.append(line)
+    dropped = []
+    for file in sorted(p for p in bundle.iterdir() if p.is_file()):
+        if file.name != METADATA_FILE and any(fnmatch(file.name, p) for p in patterns):
+            file.unlink()
+            dropped.append(file.name)
+    return dropped
 
 
 def _extract(archive: tarfile.TarFile, destination: Path) -> None:

@@ -1,4 +1,7 @@
-"""Train the classifier on a labelled table and evaluate it on a stratified holdout."""
+"""Train the classifier on a labelled table and evaluate it on a stratified holdout.
+
+Neither touches the table's gate data (``datasets.gate``): the rows the delivery gates
+measure every version on."""
 
 from __future__ import annotations
 
@@ -8,6 +11,7 @@ import numpy as np
 
 from modelserve.bundles.metadata import Evaluation, Training
 from modelserve.datasets import Dataset
+from modelserve.datasets.gate import gate_split
 from modelserve.evaluation import evaluate
 from modelserve.training.keras_env import keras
 
@@ -38,7 +42,13 @@ def holdout_split(dataset: Dataset, seed: int, fraction: float = HOLDOUT_FRACTIO
         stratify=dataset.labels,
         random_state=seed,
     )
-    return Split(xtr, ytr, xte, yte, f"stratified {fraction:.0%} holdout, seed {seed}")
+    return Split(
+        xtr,
+        ytr,
+        xte,
+        yte,
+        f"stratified {fraction:.0%} holdout, seed {seed}, of {len(dataset)} rows",
+    )
 
 
 @dataclass(frozen=True)
@@ -57,7 +67,8 @@ def train_classifier(
 
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
-    split = holdout_split(dataset, seed)
+    # The gate data stays unseen: the gates measure every version on it.
+    split = holdout_split(gate_split(dataset).training, seed)
     model = build_classifier(split.train_features)
     model.compile(
         optimizer="adam",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
-from wtforms import RadioField, StringField
+from wtforms import RadioField, SelectChoice, StringField
 
 DATASET, UPLOAD, ROW = "dataset", "upload", "row"
 
@@ -13,9 +13,9 @@ class PredictionForm(FlaskForm):
     source = RadioField(
         "Rows to predict",
         choices=[
-            (DATASET, "The configured dataset"),
-            (UPLOAD, "An uploaded CSV file"),
-            (ROW, "One row typed in"),
+            SelectChoice(DATASET, "The configured dataset"),
+            SelectChoice(UPLOAD, "An uploaded CSV file"),
+            SelectChoice(ROW, "One row typed in"),
         ],
         default=DATASET,
     )
@@ -28,7 +28,10 @@ class PredictionForm(FlaskForm):
 class AccuracyForm(FlaskForm):
     source = RadioField(
         "Labelled rows",
-        choices=[(DATASET, "The configured dataset"), (UPLOAD, "An uploaded labelled CSV file")],
+        choices=[
+            SelectChoice(DATASET, "The configured dataset"),
+            SelectChoice(UPLOAD, "An uploaded labelled CSV file"),
+        ],
         default=DATASET,
     )
     csv_file = FileField("Labelled CSV file (features, then the 0/1 label)")
