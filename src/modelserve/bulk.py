@@ -42,7 +42,12 @@ class Bulk(Generic[Item]):
         self._pending: deque[Item] = deque()
         self._flushing = threading.Lock()  # one flush at a time keeps items in order
         self._flusher_pid: int | None = None
-        os.register_at_fork(after_in_child=self._pending.clear)
+        os.register_at_fork(after_in_child=self._forked)
+
+    def _forked(self) -> None:
+        # The parent's items are the parent's; its flusher may have held the lock at the fork.
+        self._pending.clear()
+        self._flushing = threading.Lock()
 
     def add(self, item: Item) -> None:
         self._pending.append(item)

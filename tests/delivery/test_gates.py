@@ -55,6 +55,7 @@ def test_a_good_bundle_passes_every_gate_with_measured_values(demo_store, settin
         ("narrow", "schema", "inputs [7: pregnancies"),
         ("nan", "smoke", "765 of 765 predictions are NaN, infinite or outside [0, 1]"),
         ("forged", "forms", "disagree by up to 0.1409 on 131 gate rows (4 change class)"),
+        ("misshapen", "forms", "model.keras: the Keras form does not run: matmul"),
         ("poor", "accuracy", "0.2748 < 0.7052 (best accepted v1 0.7252 - 0.02)"),
     ],
 )
@@ -98,16 +99,24 @@ def test_the_floor_follows_the_best_accepted_figure_not_the_current_one(
     measured = {"sha256": gate.sha256, "rows": len(gate)}
 
     def went_live_measuring(accuracy: float, gate_data: dict) -> None:
-        """Version 2 went live with this figure, then version 1 became current again."""
+        """Version 2 went live with this figure, then version 1 was promoted again."""
         details = {"accuracy": accuracy, "gate_data": gate_data}
         demo_store.promote("diabetes", better.version, "test", details)
-        demo_store.rollback("diabetes")
+        demo_store.promote("diabetes", 1, "back to 1")
+
+    candidate = make_bundle(tmp_path / "candidate")
+
+    def failures() -> list[tuple[str, str]]:
+        report = check_bundle(candidate, demo_store, "diabetes", settings)
+        return [(r.gate, r.measured) for r in report.failures]
 
     went_live_measuring(0.95, {"sha256": "0" * 64, "rows": 10})  # on other rows: not comparable
-    report = check_bundle(make_bundle(tmp_path / "a"), demo_store, "diabetes", settings)
-    assert report.passed
+    assert failures() == []
     went_live_measuring(0.80, measured)
-    report = check_bundle(make_bundle(tmp_path / "b"), demo_store, "diabetes", settings)
-    assert [(r.gate, r.measured) for r in report.failures] == [
+    assert failures() == [
         ("accuracy", "0.7252 < 0.7800 (best accepted v2 0.8000 - 0.02) on 131 gate rows")
     ]
+    # A version rolled back from is no longer accepted: its figure stops setting the floor.
+    demo_store.promote("diabetes", better.version, "again")
+    demo_store.rollback("diabetes")
+    assert failures() == []

@@ -170,3 +170,16 @@ def test_a_stored_bundle_changed_in_place_is_refused(production, pushed):
     again = production.cli("models", "promote", "2", "--force")
     assert again.returncode != 0 and "changed since the store accepted" in again.stderr
     assert production.store.current_version("diabetes") == 1
+
+
+def test_a_push_of_a_damaged_versions_bundle_repairs_it_as_a_new_version(
+    production, development, pushed
+):
+    bundle = production.store.bundle("diabetes", 2)
+    (bundle.path / "weights.npz").write_bytes(b"damaged")
+    notes = commit_file(development, "NOTES.md", "same model\n", "notes")
+    result = development.push()  # the same bundle as version 2, which no longer verifies
+    assert result.returncode == 0, result.stderr
+    assert production.store.versions("diabetes") == [1, 2, 3]
+    assert production.store.current_version("diabetes") == 3
+    assert production.store.history("diabetes")[-1].details["commit"] == notes

@@ -15,7 +15,7 @@ import numpy as np
 from modelserve.bundles import KERAS_FILE, WEIGHTS_FILE, Bundle, seal, write_weights
 from modelserve.settings import demo_bundle_path
 
-KINDS = ("good", "revised", "poor", "nan", "narrow", "forged", "tampered", "missing")
+KINDS = ("good", "revised", "poor", "nan", "narrow", "forged", "misshapen", "tampered", "missing")
 
 
 def make_bundle(destination: Path, kind: str = "good") -> Path:
@@ -55,7 +55,10 @@ def make_bundle(destination: Path, kind: str = "good") -> Path:
             }
         )
     write_weights(destination / WEIGHTS_FILE, pairs)
-    if kind != "forged":
+    if kind == "misshapen":  # a Keras form whose layers do not chain
+        kernel, bias = pairs[1]
+        write_keras_weights(destination, [pairs[0], (kernel.T, bias), *pairs[2:]])
+    elif kind != "forged":
         write_keras_weights(destination, pairs)
     # Made now, as a retrained model would be: a bundle the store does not hold yet.
     seal(destination, meta.model_copy(update={"created": datetime.now(timezone.utc)}))

@@ -20,6 +20,7 @@ import numpy as np
 
 from modelserve.errors import InvalidBundle
 
+MAX_MEMBER_BYTES = 1 << 30  # a file inside model.keras, once decompressed
 KERAS_EPSILON = 1e-7  # keras.backend.epsilon(): the floor of Normalization's divisor
 ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "relu": lambda x: np.maximum(x, 0.0),
@@ -37,17 +38,23 @@ def keras_form(path: Path) -> Step:
 
     try:
         with zipfile.ZipFile(path) as archive:
+            for member in archive.infolist():
+                if member.file_size > MAX_MEMBER_BYTES:  # read into memory: bounded
+                    raise ValueError(f"{member.filename} holds {member.file_size} bytes")
             config = json.loads(archive.read("config.json"))
             weights = h5py.File(io.BytesIO(archive.read("model.weights.h5")), "r")
         with weights:
             steps = _steps(config["config"]["layers"], weights)
-    except (OSError, KeyError, ValueError, TypeError, zipfile.BadZipFile) as exc:
-        raise InvalidBundle(f"{path}: the Keras form is unreadable: {exc!r}") from exc
+    except (OSError, LookupError, ValueError, TypeError, zipfile.BadZipFile) as exc:
+        raise InvalidBundle(f"{path.name}: the Keras form is unreadable: {exc}") from exc
 
     def forward(rows: np.ndarray) -> np.ndarray:
         x = np.asarray(rows, dtype=np.float32)
-        for step in steps:
-            x = step(x)
+        try:
+            for step in steps:
+                x = step(x)
+        except ValueError as exc:  # weights of shapes that do not chain
+            raise InvalidBundle(f"{path.name}: the Keras form does not run: {exc}") from exc
         return x
 
     return forward

@@ -160,17 +160,25 @@ class ModelStore:
                 continue
             try:
                 record = VersionRecord.model_validate_json(line)
-            except ValidationError as exc:
-                raise InvalidBundle(
-                    f"the version records of {name!r} are unreadable at line {number}"
-                ) from exc
+            except ValidationError:  # a line cut short by a crash: a version without a record
+                log.warning("%s: line %d of %s is unreadable", name, number, VERSIONS_FILE)
+                continue
             records[record.version] = record
         return records
 
     def find_received(self, name: str, digest: str) -> int | None:
-        """The version that was added from a bundle with this digest, if any."""
-        matches = [r.version for r in self.records(name).values() if r.received == digest]
-        return max(matches, default=None)
+        """The intact version whose content a bundle with this digest is: the one added from
+        it, or one exported from the store. A damaged version is no match: the bundle that
+        would repair it becomes a new version."""
+        for record in sorted(self.records(name).values(), key=lambda r: -r.version):
+            if digest not in (record.received, record.digest):
+                continue
+            try:
+                self.bundle(name, record.version)
+            except (ModelNotFound, InvalidBundle):
+                continue
+            return record.version
+        return None
 
     def history(self, name: str) -> list[HistoryEntry]:
         try:
@@ -211,21 +219,36 @@ class ModelStore:
                 Bundle.open(staging)
                 # mkdtemp made it private: the serving user reads what the store holds.
                 staging.chmod(0o755)
-                os.rename(staging, folder / str(version))
+                for file in staging.iterdir():
+                    file.chmod(0o644)
+                # Recorded first: no reader ever finds the version without its record.
                 origin = origin or {"folder": str(Path(source).resolve())}
                 self._record(name, version, sealed.digest, incoming.digest, origin)
+                os.rename(staging, folder / str(version))
         finally:
             shutil.rmtree(staging, ignore_errors=True)
         return self.bundle(name, version)
 
     def promote(
-        self, name: str, version: int, reason: str, details: dict[str, Any] | None = None
+        self,
+        name: str,
+        version: int,
+        reason: str,
+        details: dict[str, Any] | None = None,
+        expected_current: int | None = None,
     ) -> HistoryEntry:
+        """``version`` becomes current. With ``expected_current``, only if that version is
+        still the current one (the gates compared against it before the lock was taken)."""
         self.bundle(name, version)
         with self._locked(name):
             old = self.pointer(name)
             if old is not None and old.version == version:
                 raise StoreConflict(f"version {version} of {name!r} is already current")
+            if expected_current is not None and (old is None or old.version != expected_current):
+                raise StoreConflict(
+                    f"the current version of {name!r} changed meanwhile "
+                    f"(was {expected_current}); nothing changed"
+                )
             previous = [*old.previous, old.version] if old else []
             return self._switch(
                 name, "promote", old, Pointer(version=version, previous=previous), reason, details
@@ -283,7 +306,7 @@ class ModelStore:
         local = self._matching(name, version, digest)
         if local is not None:
             return local
-        with _flock(folder / FETCH_LOCK_FILE):
+        with flock(folder / FETCH_LOCK_FILE):
             local = self._matching(name, version, digest)
             if local is not None:  # another process of this node fetched it meanwhile
                 return local
@@ -316,9 +339,9 @@ class ModelStore:
                     if target.exists():
                         # The source's content wins; the old folder goes aside in one rename.
                         os.rename(target, folder / f".replaced-{staging.name}")
+                    self._record(name, version, digest, digest, {"mirrored from": "source"})
                     os.rename(staging, target)
                     _fsync_dir(folder)
-                    self._record(name, version, digest, digest, {"mirrored from": "source"})
                 log.info(
                     "installed %s version %s from the source (digest %s)",
                     name,
@@ -343,7 +366,7 @@ class ModelStore:
         if self.models():  # the usual case, and it must work on a read-only store
             return
         self.root.mkdir(parents=True, exist_ok=True)
-        with _flock(self.root / LOCK_FILE):
+        with flock(self.root / LOCK_FILE):
             if self.models():
                 return
             bundle = self.add(source, name)
@@ -394,7 +417,7 @@ class ModelStore:
     def _locked(self, name: str):
         folder = self._model_dir(name)
         folder.mkdir(parents=True, exist_ok=True)
-        return _flock(folder / LOCK_FILE)
+        return flock(folder / LOCK_FILE)
 
     def _model_dir(self, name: str) -> Path:
         return self.root / check_model_name(name)
@@ -420,7 +443,8 @@ def _fsync_dir(path: Path) -> None:
 
 
 @contextlib.contextmanager
-def _flock(path: Path):
+def flock(path: Path):
+    """An exclusive lock on ``path`` (made if missing) for the ``with`` block."""
     with open(path, "a") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         try:

@@ -80,13 +80,17 @@ class _Check:
     bundle: Bundle | None = None
     runtime: ModelRuntime | None = None
     current: ModelRuntime | None = None
+    leaving: int | None = None
     gate: Dataset | None = None  # the rows no training run saw (datasets.gate)
     probabilities: np.ndarray | None = None  # the candidate's, on the gate rows
 
 
-def check_bundle(path: Path, store: ModelStore, name: str, settings: Settings) -> GateReport:
-    """Run every gate on the bundle folder ``path`` against ``name``'s current version."""
-    check = _Check(Path(path), store, name, settings)
+def check_bundle(
+    path: Path, store: ModelStore, name: str, settings: Settings, leaving: int | None = None
+) -> GateReport:
+    """Run every gate on the bundle folder ``path`` against ``name``'s current version.
+    ``leaving``: the version a rollback abandons, whose figures no longer set the floor."""
+    check = _Check(Path(path), store, name, settings, leaving=leaving)
     gates: list[tuple[str, Callable[[_Check], str]]] = [
         ("metadata", _metadata),
         ("integrity", _integrity),
@@ -223,29 +227,31 @@ def _accuracy(check: _Check) -> str:
 
 
 def _best_accepted(check: _Check) -> tuple[float, int] | None:
-    """The best accuracy any accepted version reached on these gate rows: what the gates
-    measured when it went live through them, and the current version measured now."""
-    figures = [
-        (entry.details["accuracy"], entry.to_version)
-        for entry in _history(check)
-        if entry.details.get("gate_data") == check.report.gate_data
-        and isinstance(entry.details.get("accuracy"), float)
-    ]
+    """The best accuracy a version still accepted reached on these gate rows: what the gates
+    measured when it went live through them, and the current version measured now. A version
+    rolled back from (or an aborted canary) no longer counts, nor does the one being left."""
+    accepted: dict[int, float] = {}
+    for entry in _history(check):
+        if entry.action in ("rollback", "abort") and entry.from_version is not None:
+            accepted.pop(entry.from_version, None)
+        figure = entry.details.get("accuracy")
+        if entry.details.get("gate_data") == check.report.gate_data and isinstance(figure, float):
+            accepted[entry.to_version] = max(figure, accepted.get(entry.to_version, 0.0))
     if check.current is not None:
-        current = evaluate(
+        accepted[check.current.version] = evaluate(
             check.gate.labels,
             check.current.predict(check.gate.features),
             check.current.metadata.output.threshold,
         ).accuracy
-        figures.append((current, check.current.version))
-    return max(figures, default=None)
+    accepted.pop(check.leaving, None)
+    return max(((figure, version) for version, figure in accepted.items()), default=None)
 
 
 def _history(check: _Check) -> list:
     try:
         return check.store.history(check.name)
-    except InvalidBundle:  # an unreadable history vouches for nothing
-        return []
+    except InvalidBundle as exc:  # the floor cannot be known: refuse rather than guess low
+        raise _Failed(f"{exc}: the best accepted figure cannot be read") from exc
 
 
 def _latency(check: _Check) -> str:

@@ -30,7 +30,9 @@ class GatedSwitch:
         pointer = self.store.pointer(self.name)
         if pointer is not None and pointer.version == version:
             raise StoreConflict(f"version {version} of {self.name!r} is already current")
-        return self.store.promote(self.name, version, reason, details=self._checked(version))
+        details = self._checked(version)
+        current = pointer.version if pointer else None
+        return self.store.promote(self.name, version, reason, details, expected_current=current)
 
     def rollback(self, to: int | None, reason: str) -> HistoryEntry:
         """Back to the previous current version (or ``to``)."""
@@ -43,11 +45,11 @@ class GatedSwitch:
             raise StoreConflict(f"model {name!r} has no earlier version to roll back to")
         if target == pointer.version:
             raise StoreConflict(f"version {target} of {name!r} is already current")
-        details = self._checked(target)
+        details = self._checked(target, leaving=pointer.version)
         expected = (pointer.version, target)
         return self.store.rollback(name, to, reason, details=details, expected=expected)
 
-    def _checked(self, version: int) -> dict[str, Any]:
+    def _checked(self, version: int, leaving: int | None = None) -> dict[str, Any]:
         """The history details of switching to ``version``; raises GateFailed unless it
         passes."""
         store, name = self.store, self.name
@@ -58,7 +60,7 @@ class GatedSwitch:
             self.echo(f"gates skipped (--force): version {version} of {name} was not checked")
             return {**origin, "forced": True, "gates": "skipped (--force)"}
         settings = self.settings.model_copy(update={"model": name})
-        report = check_bundle(bundle.path, store, name, settings)
+        report = check_bundle(bundle.path, store, name, settings, leaving)
         for result in report.results:
             self.echo(result.line())
         if not report.passed:

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from modelserve.bundles import Bundle, ModelStore
+from modelserve.bundles.store import flock
 from modelserve.delivery.gates import GateReport, GateResult, check_bundle
 from modelserve.delivery.repository import ZERO, branch_tip, extract_bundle, rewinds
 from modelserve.errors import ModelserveError
@@ -22,6 +23,7 @@ from modelserve.settings import Settings
 
 Echo = Callable[[str], None]
 REPORTS = "modelserve-gates"  # folder in the bare repository: one report per checked commit
+DEPLOY_LOCK = "modelserve-deploy.lock"  # file in the bare repository
 
 
 def pre_receive(updates, settings: Settings, git_dir: Path, echo: Echo) -> bool:
@@ -56,39 +58,49 @@ def post_receive(updates, settings: Settings, git_dir: Path, echo: Echo) -> bool
     """Promote the bundle of each deploy-branch update that pre-receive passed."""
     ok = True
     store = ModelStore(settings.store)
-    for _old, new, ref in updates:
-        if not _deploys(ref, settings) or new == ZERO:
-            continue
-        report = _load_report(git_dir, new)
-        if "known" in report:
-            continue  # the store holds this bundle already: pre-receive said which version
-        if branch_tip(git_dir, ref) != new:  # a later push moved the branch meanwhile
-            echo(f"modelserve: {ref} moved past {new[:12]}; that push deploys instead")
-            continue
-        try:
-            with tempfile.TemporaryDirectory() as tmp:
-                bundle = extract_bundle(new, settings.deploy_path, Path(tmp))
-                added = store.add(bundle, settings.model, origin={"commit": new, "ref": ref})
-            entry = store.promote(
-                settings.model,
-                added.version,
-                reason=f"git push {ref} {new[:12]}",
-                details={
-                    "commit": new,
-                    "ref": ref,
-                    **report,
-                    "holdout": added.metadata.evaluation.metrics.model_dump(),
-                },
-            )
-        except ModelserveError as exc:
-            echo(f"modelserve: could not promote {new[:12]}: {exc}")
-            ok = False
-            continue
-        echo(
-            f"modelserve: {settings.model} version {entry.to_version} is live "
-            f"(was {entry.from_version}); roll back with `modelserve rollback`"
-        )
+    # One deployment at a time: a push that completes later deploys later, never under one
+    # whose ref git moved before.
+    with flock(git_dir / DEPLOY_LOCK):
+        for _old, new, ref in updates:
+            if _deploys(ref, settings) and new != ZERO:
+                ok = _deploy(new, ref, store, settings, git_dir, echo) and ok
     return ok
+
+
+def _deploy(
+    new: str, ref: str, store: ModelStore, settings: Settings, git_dir: Path, echo: Echo
+) -> bool:
+    report = _load_report(git_dir, new)
+    if "known" in report:
+        return True  # the store holds this bundle already: pre-receive said which version
+    tip = branch_tip(git_dir, ref)
+    if tip != new:  # a later push moved the branch meanwhile: the tip is what deploys
+        moved = (tip or "nothing")[:12]
+        echo(f"modelserve: {ref} moved on to {moved}; {new[:12]} is not deployed")
+        return True
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            bundle = extract_bundle(new, settings.deploy_path, Path(tmp))
+            added = store.add(bundle, settings.model, origin={"commit": new, "ref": ref})
+        entry = store.promote(
+            settings.model,
+            added.version,
+            reason=f"git push {ref} {new[:12]}",
+            details={
+                "commit": new,
+                "ref": ref,
+                **report,
+                "holdout": added.metadata.evaluation.metrics.model_dump(),
+            },
+        )
+    except ModelserveError as exc:
+        echo(f"modelserve: could not promote {new[:12]}: {exc}")
+        return False
+    echo(
+        f"modelserve: {settings.model} version {entry.to_version} is live "
+        f"(was {entry.from_version}); roll back with `modelserve rollback`"
+    )
+    return True
 
 
 def _check_update(

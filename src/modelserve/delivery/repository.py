@@ -16,7 +16,7 @@ from pathlib import Path
 
 import jinja2
 
-from modelserve.bundles import METADATA_FILE
+from modelserve.bundles import METADATA_FILE, read_metadata
 from modelserve.errors import InvalidInput, ModelserveError
 from modelserve.settings import Settings
 
@@ -142,12 +142,21 @@ def drop_ignored(bundle: Path) -> list[str]:
             line = line.strip()
             if line and not line.startswith("#"):
                 patterns.append(line)
+    listed = _listed(bundle)
     dropped = []
     for file in sorted(p for p in bundle.iterdir() if p.is_file()):
-        if file.name != METADATA_FILE and any(fnmatch(file.name, p) for p in patterns):
+        if file.name not in listed and any(fnmatch(file.name, p) for p in patterns):
             file.unlink()
             dropped.append(file.name)
     return dropped
+
+
+def _listed(bundle: Path) -> set[str]:
+    """The files the bundle's metadata names (they are part of it, whatever their names)."""
+    try:
+        return {METADATA_FILE, *read_metadata(bundle).files}
+    except ModelserveError:  # the gates say what is wrong with it
+        return {METADATA_FILE}
 
 
 def _extract(archive: tarfile.TarFile, destination: Path) -> None:

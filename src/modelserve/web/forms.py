@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
-from wtforms import RadioField, SelectChoice, StringField
+from wtforms import RadioField, StringField
+
+try:  # WTForms 3.3 and later deprecate (value, label) pairs
+    from wtforms import SelectChoice as Choice
+except ImportError:  # the WTForms releases Python 3.10 still gets
+
+    def Choice(value: str, label: str) -> tuple[str, str]:  # noqa: N802 - stands in for a class
+        return (value, label)
+
 
 DATASET, UPLOAD, ROW = "dataset", "upload", "row"
 
@@ -13,9 +21,9 @@ class PredictionForm(FlaskForm):
     source = RadioField(
         "Rows to predict",
         choices=[
-            SelectChoice(DATASET, "The configured dataset"),
-            SelectChoice(UPLOAD, "An uploaded CSV file"),
-            SelectChoice(ROW, "One row typed in"),
+            Choice(DATASET, "The configured dataset"),
+            Choice(UPLOAD, "An uploaded CSV file"),
+            Choice(ROW, "One row typed in"),
         ],
         default=DATASET,
     )
@@ -29,8 +37,8 @@ class AccuracyForm(FlaskForm):
     source = RadioField(
         "Labelled rows",
         choices=[
-            SelectChoice(DATASET, "The configured dataset"),
-            SelectChoice(UPLOAD, "An uploaded labelled CSV file"),
+            Choice(DATASET, "The configured dataset"),
+            Choice(UPLOAD, "An uploaded labelled CSV file"),
         ],
         default=DATASET,
     )
