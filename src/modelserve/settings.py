@@ -136,6 +136,29 @@ class Settings(BaseSettings):
     gate_max_latency_ms: float = Field(
         default=5.0, gt=0, description="Budget for one single-row prediction (median)."
     )
+    canary: float = Field(
+        default=0.0,
+        ge=0,
+        lt=1,
+        description="Share of requests a pushed version answers first, as a canary (0: none).",
+    )
+    canary_requests: int = Field(
+        default=500, ge=1, description="Canary requests after which it is judged."
+    )
+    canary_seconds: float = Field(
+        default=300.0, gt=0, description="Seconds after which a canary is judged at the latest."
+    )
+    canary_error_margin: float = Field(
+        default=0.01,
+        ge=0,
+        le=1,
+        description="How much higher than the current version's a canary's error rate may be.",
+    )
+    canary_latency_factor: float = Field(
+        default=1.5,
+        ge=1,
+        description="How many times the current version's p99 latency a canary's may reach.",
+    )
 
     @property
     def threads(self) -> int:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,6 +11,9 @@ import pytest
 from modelserve.bundles import ModelStore
 from tests.conftest import Cli
 from tests.support.bundles import make_bundle
+from tests.support.processes import Server, Worker
+
+BROKER = "amqp://guest:guest@127.0.0.1:5672//"
 
 GIT_IDENTITY = {
     "GIT_AUTHOR_NAME": "Dev",
@@ -75,3 +79,20 @@ def development(tmp_path, production) -> Development:
     git("init", "-q", "-b", "master", cwd=tree)
     git("remote", "add", "production", str(production.repo), cwd=tree)
     return Development(tree)
+
+
+@pytest.fixture(params=["embedded", "celery"])
+def serving(request, production):
+    """Web server (2 processes) and, in Celery mode, a worker (2 processes) on production."""
+    env = dict(production.env)
+    processes = []
+    if request.param == "celery":
+        env.update(
+            MODELSERVE_BROKER_URL=BROKER, MODELSERVE_QUEUE=f"delivery-{uuid.uuid4().hex[:8]}"
+        )
+        processes.append(Worker(env, concurrency=2))
+    server = Server(env, workers=2)
+    processes.append(server)
+    yield server
+    for process in reversed(processes):
+        process.stop()

@@ -1,31 +1,8 @@
 """Pushes while clients keep predicting: no failed request, and the switch is seen at once."""
 
-import uuid
-
-import pytest
 import requests
 
 from tests.support.load import ROW, Load
-from tests.support.processes import Server, Worker
-
-BROKER = "amqp://guest:guest@127.0.0.1:5672//"
-
-
-@pytest.fixture(params=["embedded", "celery"])
-def serving(request, production):
-    """Web server (2 processes) and, in Celery mode, a worker (2 processes) on production."""
-    env = dict(production.env)
-    processes = []
-    if request.param == "celery":
-        env.update(
-            MODELSERVE_BROKER_URL=BROKER, MODELSERVE_QUEUE=f"delivery-{uuid.uuid4().hex[:8]}"
-        )
-        processes.append(Worker(env, concurrency=2))
-    server = Server(env, workers=2)
-    processes.append(server)
-    yield server
-    for process in reversed(processes):
-        process.stop()
 
 
 def versions_seen(load: Load) -> list[list[str]]:

@@ -15,7 +15,18 @@ import numpy as np
 from modelserve.bundles import KERAS_FILE, WEIGHTS_FILE, Bundle, seal, write_weights
 from modelserve.settings import demo_bundle_path
 
-KINDS = ("good", "revised", "poor", "nan", "narrow", "forged", "misshapen", "tampered", "missing")
+KINDS = (
+    "good",
+    "revised",
+    "poor",
+    "nan",
+    "narrow",
+    "forged",
+    "misshapen",
+    "unloadable",
+    "tampered",
+    "missing",
+)
 
 
 def make_bundle(destination: Path, kind: str = "good") -> Path:
@@ -43,6 +54,11 @@ def make_bundle(destination: Path, kind: str = "good") -> Path:
         meta = meta.model_copy(
             update={"evaluation": meta.evaluation.model_copy(update={"metrics": claim})}
         )
+    elif kind == "unloadable":
+        # Sealed and consistent on disk, but its metadata describes a wider first layer than
+        # its weights hold: the serving runtime refuses to load it.
+        layers = [meta.layers[0].model_copy(update={"units": 13}), *meta.layers[1:]]
+        meta = meta.model_copy(update={"layers": layers})
     elif kind == "narrow":
         kernel, bias = pairs[0]
         pairs[0] = (kernel[:7], bias)

@@ -11,6 +11,7 @@ from modelserve.bundles.bundle import (
 )
 from modelserve.bundles.metadata import BundleMetadata
 from modelserve.bundles.store import (
+    Canary,
     HistoryEntry,
     ModelStore,
     Pointer,
@@ -24,6 +25,7 @@ __all__ = [
     "WEIGHTS_FILE",
     "Bundle",
     "BundleMetadata",
+    "Canary",
     "HistoryEntry",
     "VersionRecord",
     "ModelStore",

@@ -8,6 +8,8 @@ Layout of one model's folder::
       history.jsonl       one line per switch, appended
       versions.jsonl      one line per version added: its digest as stored and as received,
                           where it came from (a commit, a folder); appended
+      canary.jsonl        while a canary runs: what each server process counted of it and of
+                          the current version (``modelserve.canary``); appended
       .lock               serialises writers (flock); readers never take it
       .fetch.lock         one fetch at a time per node, in a mirrored store (``mirror``)
 
@@ -50,10 +52,26 @@ from modelserve.errors import InvalidBundle, InvalidInput, ModelNotFound, StoreC
 POINTER_FILE = "current.json"
 HISTORY_FILE = "history.jsonl"
 VERSIONS_FILE = "versions.jsonl"
+CANARY_FILE = "canary.jsonl"
 LOCK_FILE = ".lock"
 FETCH_LOCK_FILE = ".fetch.lock"
 MODEL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 log = logging.getLogger(__name__)
+
+
+class Canary(BaseModel):
+    """A version answering a share of requests before it may become current, and how it is
+    judged (the same plan for every process that serves it)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    version: int
+    fraction: float = Field(gt=0, lt=1)
+    started: datetime
+    requests: int = Field(ge=1, description="judged once it answered this many")
+    seconds: float = Field(gt=0, description="or once this much time passed")
+    error_margin: float = Field(ge=0, le=1)
+    latency_factor: float = Field(ge=1)
 
 
 class Pointer(BaseModel):
@@ -61,6 +79,7 @@ class Pointer(BaseModel):
 
     version: int
     previous: list[int] = Field(default_factory=list, description="earlier current versions")
+    canary: Canary | None = None
 
 
 class HistoryEntry(BaseModel):
@@ -68,7 +87,7 @@ class HistoryEntry(BaseModel):
 
     time: datetime
     model: str
-    action: Literal["promote", "rollback"]
+    action: Literal["promote", "rollback", "canary", "abort"]
     from_version: int | None = Field(alias="from")
     to_version: int = Field(alias="to")
     reason: str
@@ -115,6 +134,9 @@ class ModelStore:
 
     def pointer_path(self, name: str) -> Path:
         return self._model_dir(name) / POINTER_FILE
+
+    def canary_path(self, name: str) -> Path:
+        return self._model_dir(name) / CANARY_FILE
 
     def pointer(self, name: str) -> Pointer | None:
         try:
@@ -236,9 +258,12 @@ class ModelStore:
         reason: str,
         details: dict[str, Any] | None = None,
         expected_current: int | None = None,
+        canary_started: datetime | None = None,
     ) -> HistoryEntry:
-        """``version`` becomes current. With ``expected_current``, only if that version is
-        still the current one (the gates compared against it before the lock was taken)."""
+        """``version`` becomes current; a canary running ends (the history says so). With
+        ``expected_current``, only if that version is still the current one (the gates
+        compared against it before the lock was taken); with ``canary_started``, only while
+        that canary runs."""
         self.bundle(name, version)
         with self._locked(name):
             old = self.pointer(name)
@@ -249,10 +274,64 @@ class ModelStore:
                     f"the current version of {name!r} changed meanwhile "
                     f"(was {expected_current}); nothing changed"
                 )
+            if canary_started is not None and (
+                old is None or old.canary is None or old.canary.started != canary_started
+            ):
+                raise StoreConflict(_no_canary(name, canary_started))
             previous = [*old.previous, old.version] if old else []
+            details = _ending_canary(old, details)
             return self._switch(
                 name, "promote", old, Pointer(version=version, previous=previous), reason, details
             )
+
+    def start_canary(
+        self, name: str, canary: Canary, reason: str, details: dict[str, Any] | None = None
+    ) -> HistoryEntry:
+        """``canary.version`` answers ``canary.fraction`` of requests; the current one the
+        rest, until the canary is promoted or aborted."""
+        self.bundle(name, canary.version)
+        with self._locked(name):
+            old = self.pointer(name)
+            if old is None:
+                raise StoreConflict(f"model {name!r} has no current version to compare with")
+            if old.version == canary.version:
+                raise StoreConflict(f"version {canary.version} of {name!r} is already current")
+            if old.canary is not None:
+                raise StoreConflict(
+                    f"version {old.canary.version} of {name!r} is a canary already: "
+                    f"`modelserve canary promote` or `abort` it first"
+                )
+            new = old.model_copy(update={"canary": canary})
+            # Counts of an earlier canary are of no use to this one.
+            self.canary_path(name).unlink(missing_ok=True)
+            return self._switch(name, "canary", old, new, reason, details, to=canary.version)
+
+    def end_canary(
+        self,
+        name: str,
+        *,
+        promote: bool,
+        reason: str,
+        details: dict[str, Any] | None = None,
+        started: datetime | None = None,
+    ) -> HistoryEntry:
+        """The canary becomes current (``promote``), or every request goes to the current
+        version again. With ``started``, only if that canary still runs (another process, or
+        a person, may have ended it)."""
+        pointer = self.pointer(name)
+        canary = pointer.canary if pointer else None
+        if canary is None or (started is not None and canary.started != started):
+            raise StoreConflict(_no_canary(name, started))
+        if promote:
+            return self.promote(
+                name, canary.version, reason, details, canary_started=canary.started
+            )
+        with self._locked(name):
+            old = self.pointer(name)
+            if old.canary != canary:
+                raise StoreConflict(_no_canary(name, canary.started))
+            new = old.model_copy(update={"canary": None})
+            return self._switch(name, "abort", old, new, reason, details, start=canary.version)
 
     def rollback(
         self,
@@ -290,7 +369,7 @@ class ModelStore:
                     f"(was {expected[1]}); nothing changed"
                 )
             self.bundle(name, new.version)
-            return self._switch(name, "rollback", old, new, reason, details)
+            return self._switch(name, "rollback", old, new, reason, _ending_canary(old, details))
 
     def mirror(self, name: str, version: int, digest: str, fetch: Callable[[], bytes]) -> Bundle:
         """``version`` of ``name`` exactly as the source of truth has it (``digest``).
@@ -374,7 +453,11 @@ class ModelStore:
 
     # -- internals -----------------------------------------------------------------------
 
-    def _switch(self, name, action, old: Pointer | None, new: Pointer, reason, details):
+    def _switch(
+        self, name, action, old: Pointer | None, new: Pointer, reason, details, to=None, start=None
+    ):
+        """Writes ``new`` and the history line; ``start``/``to`` override the line's versions
+        where a canary, not the current version, is what changes."""
         folder = self._model_dir(name)
         tmp = folder / f".{POINTER_FILE}.{os.getpid()}.tmp"
         with open(tmp, "w") as f:
@@ -387,8 +470,8 @@ class ModelStore:
             time=datetime.now(timezone.utc),
             model=name,
             action=action,
-            from_version=old.version if old else None,
-            to_version=new.version,
+            from_version=start if start is not None else (old.version if old else None),
+            to_version=to if to is not None else new.version,
             reason=reason,
             details=details or {},
         )
@@ -425,6 +508,20 @@ class ModelStore:
     def _unknown_model_message(self, name: str) -> str:
         known = ", ".join(self.models()) or "none"
         return f"no model {name!r} (models: {known})"
+
+
+def _no_canary(name: str, started: datetime | None) -> str:
+    if started is None:
+        return f"model {name!r} runs no canary"
+    return f"the canary of {name!r} started at {started.isoformat()} has ended already"
+
+
+def _ending_canary(old: Pointer | None, details: dict[str, Any] | None) -> dict[str, Any]:
+    """A switch ends any canary: its details say which."""
+    details = dict(details or {})
+    if old is not None and old.canary is not None:
+        details.setdefault("canary_ended", old.canary.version)
+    return details
 
 
 def _append_line(path: Path, line: str) -> None:

@@ -9,6 +9,7 @@ import click
 from pydantic import ValidationError
 
 from modelserve import __version__
+from modelserve.cli.canary import canary
 from modelserve.cli.cloud import cloud
 from modelserve.cli.common import Context
 from modelserve.cli.deploy import deploy
@@ -41,6 +42,7 @@ for command in (
     predict,
     models,
     rollback,
+    canary,
     serve,
     worker,
     health,

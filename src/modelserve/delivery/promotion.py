@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any
 
-from modelserve.bundles import HistoryEntry, ModelStore
+from modelserve.bundles import Canary, HistoryEntry, ModelStore
 from modelserve.delivery.gates import check_bundle
-from modelserve.errors import GateFailed, ModelNotFound, StoreConflict
+from modelserve.errors import GateFailed, InvalidInput, ModelNotFound, StoreConflict
 from modelserve.settings import Settings
 
 Echo = Callable[[str], None]
@@ -33,6 +34,12 @@ class GatedSwitch:
         details = self._checked(version)
         current = pointer.version if pointer else None
         return self.store.promote(self.name, version, reason, details, expected_current=current)
+
+    def start_canary(self, version: int, reason: str) -> HistoryEntry:
+        """``version`` answers ``settings.canary`` of requests first, judged by the plan the
+        settings give (``modelserve.canary``)."""
+        canary = canary_plan(self.settings, version)
+        return self.store.start_canary(self.name, canary, reason, details=self._checked(version))
 
     def rollback(self, to: int | None, reason: str) -> HistoryEntry:
         """Back to the previous current version (or ``to``)."""
@@ -70,3 +77,20 @@ class GatedSwitch:
                 f"(--force switches anyway, and the history records it)"
             )
         return {**origin, **report.history_details()}
+
+
+def canary_plan(settings: Settings, version: int) -> Canary:
+    if not 0 < settings.canary < 1:
+        raise InvalidInput(
+            "a canary needs a share of requests: --fraction, or MODELSERVE_CANARY (e.g. 0.1)",
+            field="canary",
+        )
+    return Canary(
+        version=version,
+        fraction=settings.canary,
+        started=datetime.now(timezone.utc),
+        requests=settings.canary_requests,
+        seconds=settings.canary_seconds,
+        error_margin=settings.canary_error_margin,
+        latency_factor=settings.canary_latency_factor,
+    )

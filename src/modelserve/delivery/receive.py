@@ -17,6 +17,7 @@ from pathlib import Path
 from modelserve.bundles import Bundle, ModelStore
 from modelserve.bundles.store import flock
 from modelserve.delivery.gates import GateReport, GateResult, check_bundle
+from modelserve.delivery.promotion import canary_plan
 from modelserve.delivery.repository import ZERO, branch_tip, extract_bundle, rewinds
 from modelserve.errors import ModelserveError
 from modelserve.settings import Settings
@@ -82,17 +83,25 @@ def _deploy(
         with tempfile.TemporaryDirectory() as tmp:
             bundle = extract_bundle(new, settings.deploy_path, Path(tmp))
             added = store.add(bundle, settings.model, origin={"commit": new, "ref": ref})
-        entry = store.promote(
-            settings.model,
-            added.version,
-            reason=f"git push {ref} {new[:12]}",
-            details={
-                "commit": new,
-                "ref": ref,
-                **report,
-                "holdout": added.metadata.evaluation.metrics.model_dump(),
-            },
-        )
+        reason = f"git push {ref} {new[:12]}"
+        details = {
+            "commit": new,
+            "ref": ref,
+            **report,
+            "holdout": added.metadata.evaluation.metrics.model_dump(),
+        }
+        if settings.canary and store.pointer(settings.model) is not None:
+            plan = canary_plan(settings, added.version)
+            entry = store.start_canary(settings.model, plan, reason, details)
+            echo(
+                f"modelserve: {settings.model} version {entry.to_version} answers "
+                f"{plan.fraction:.0%} of requests as a canary (version {entry.from_version} "
+                f"the rest); it goes live after {plan.requests} requests or "
+                f"{plan.seconds:g} s if its errors and latency hold up, and is aborted "
+                f"otherwise: `modelserve canary status`"
+            )
+            return True
+        entry = store.promote(settings.model, added.version, reason, details)
     except ModelserveError as exc:
         echo(f"modelserve: could not promote {new[:12]}: {exc}")
         return False

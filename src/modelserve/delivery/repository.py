@@ -35,6 +35,11 @@ HOOK_SETTINGS = (
     "gate_max_accuracy_drop",
     "gate_min_accuracy",
     "gate_max_latency_ms",
+    "canary",
+    "canary_requests",
+    "canary_seconds",
+    "canary_error_margin",
+    "canary_latency_factor",
 )
 
 

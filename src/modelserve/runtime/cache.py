@@ -16,14 +16,16 @@ missing or differs is then fetched with ``fetch`` and installed before it is loa
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import random
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from modelserve.bundles import Bundle, ModelStore
+from modelserve.bundles import Bundle, Canary, ModelStore
 from modelserve.errors import InvalidBundle, ModelNotFound, ModelserveError
 from modelserve.runtime.base import ModelRuntime
 from modelserve.runtime.numpy_runtime import NumpyRuntime
@@ -43,6 +45,7 @@ class _Current:
     stamp: bytes  # the pointer file's content
     runtime: ModelRuntime
     checked: float  # time.monotonic() of the last stat
+    canary: Canary | None = None  # a version answering a share of requests
 
 
 class ModelCache:
@@ -80,19 +83,45 @@ class ModelCache:
         return self._get_pinned(name, version, digest)
 
     def current(self, name: str) -> ModelRuntime:
+        return self._entry(name).runtime
+
+    def route(self, name: str, key: str | None = None) -> int:
+        """The version a request for ``name`` goes to: the current one, or, while a canary
+        runs, the canary for its share of requests. A client that sends ``key`` gets the
+        same answer for the whole canary; without one, each request is drawn."""
+        entry = self._entry(name)
+        canary = entry.canary
+        if canary is None:
+            return entry.runtime.version
+        if key is None:
+            draw = random.random()  # noqa: S311 - a traffic split, not a secret
+        else:
+            seed = f"{canary.started.isoformat()}/{key}".encode()
+            draw = int.from_bytes(hashlib.blake2b(seed, digest_size=8).digest(), "big") / 2**64
+        return canary.version if draw < canary.fraction else entry.runtime.version
+
+    def canary(self, name: str) -> Canary | None:
+        """The canary running for ``name``, as of the last pointer check."""
+        entry = self._current.get(name)
+        return entry.canary if entry is not None else None
+
+    def _entry(self, name: str) -> _Current:
         entry = self._current.get(name)
         now = time.monotonic()
         if entry is not None and now - entry.checked < self._recheck:
-            return entry.runtime
+            return entry
         stamp = self._stamp(name)
         if entry is not None and entry.stamp == stamp:
             entry.checked = now  # a racing thread writing the same kind of value is harmless
-            return entry.runtime
+            return entry
         with self._lock:
             entry = self._current.get(name)
             if entry is not None and entry.stamp == stamp:
-                return entry.runtime
-            version = self.store.current_version(name)
+                return entry
+            pointer = self.store.pointer(name)
+            if pointer is None:
+                raise ModelNotFound(f"model {name!r} has no current version")
+            version = pointer.version
             if entry is not None and entry.runtime.version == version:
                 runtime = entry.runtime
             else:
@@ -110,8 +139,8 @@ class ModelCache:
                     runtime = entry.runtime
                 else:
                     log.info("loaded %s version %s", name, version)
-            self._current[name] = _Current(stamp, runtime, now)
-            return runtime
+            entry = self._current[name] = _Current(stamp, runtime, now, pointer.canary)
+            return entry
 
     def _get_pinned(self, name: str, version: int, digest: str | None) -> ModelRuntime:
         key = (name, version)

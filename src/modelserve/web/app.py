@@ -10,6 +10,7 @@ from __future__ import annotations
 import secrets
 
 from modelserve.bundles import ModelStore
+from modelserve.canary import CanaryJudge
 from modelserve.execution import Executor, create_executor
 from modelserve.runtime import ModelCache
 from modelserve.settings import Settings, get_settings
@@ -33,7 +34,7 @@ class WebApplication:
             self.site = create_site(
                 services, secret.get_secret_value() if secret else secrets.token_hex(32)
             )
-        self.wsgi = RequestObserver(self._dispatch, services.metrics)
+        self.wsgi = RequestObserver(self._dispatch, services)
 
     def _dispatch(self, environ: dict, start_response):
         if self.site is None or environ.get("PATH_INFO", "").startswith(PREFIXES):
@@ -50,4 +51,5 @@ def create_app(settings: Settings | None = None, executor: Executor | None = Non
     if executor is None:
         executor = create_executor(settings, store)
     cache = getattr(executor, "cache", None) or ModelCache(store)
-    return WebApplication(Services(settings, store, cache, executor, Metrics()))
+    judge = CanaryJudge(store)
+    return WebApplication(Services(settings, store, cache, executor, Metrics(), judge))

@@ -19,7 +19,7 @@ from typing import NamedTuple
 
 from modelserve.logs import access_log
 from modelserve.runtime import Prediction
-from modelserve.web.metrics import Metrics
+from modelserve.web.services import Services
 
 REQUEST_ID_HEADER = "X-Request-ID"
 MODEL_VERSION_HEADER = "X-Model-Version"
@@ -81,9 +81,11 @@ _new_request_id = _RequestIds()
 class RequestObserver:
     """WSGI middleware: gives each request an id, then logs and measures its answer."""
 
-    def __init__(self, wsgi_app, metrics: Metrics):
+    def __init__(self, wsgi_app, services: Services):
         self.wsgi_app = wsgi_app
-        self.metrics = metrics
+        self.metrics = services.metrics
+        self.cache = services.cache
+        self.canary = services.canary
 
     def __call__(self, environ: dict, start_response):
         started = time.perf_counter()
@@ -115,6 +117,10 @@ class RequestObserver:
         method = environ["REQUEST_METHOD"]
         model, version, rows, prediction = environ.get(_SERVED) or (None, None, None, None)
         self.metrics.observe(route, method, status, elapsed, prediction, rows)
+        if model is not None and method == "POST":  # a prediction, answered or failed
+            canary = self.cache.canary(model)
+            if canary is not None:
+                self.canary.observe(model, canary, version, status, elapsed)
         access_log.write(
             {
                 "request_id": rid,

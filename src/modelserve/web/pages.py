@@ -73,10 +73,18 @@ def models():
     registry = []
     for name in store.models():
         # One unreadable version or log line is reported in place, not a broken page.
-        model = {"name": name, "current": None, "versions": [], "history": [], "problems": []}
+        model = {
+            "name": name,
+            "current": None,
+            "canary": None,
+            "versions": [],
+            "history": [],
+            "problems": [],
+        }
         try:
             pointer = store.pointer(name)
             model["current"] = pointer.version if pointer else None
+            model["canary"] = pointer.canary if pointer else None
             model["history"] = list(reversed(store.history(name)))
         except ModelserveError as exc:
             model["problems"].append(str(exc))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from modelserve.bundles import ModelStore
+from modelserve.canary import CanaryJudge
 from modelserve.execution import Executor
 from modelserve.runtime import ModelCache
 from modelserve.settings import Settings
@@ -18,3 +19,4 @@ class Services:
     cache: ModelCache  # loaded models: metadata for every request, runs them in embedded mode
     executor: Executor
     metrics: Metrics
+    canary: CanaryJudge  # counts predictions while a canary runs, and ends it by its plan

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from modelserve.protocol import v1
 from modelserve.web.api.http import Answer, Request, Route
+from modelserve.web.api.serving import model_for
 from modelserve.web.observability import note_model, note_prediction
 from modelserve.web.services import Services
 
@@ -21,7 +22,7 @@ def metadata(svc: Services, request: Request) -> Answer:
 
 
 def predict(svc: Services, request: Request) -> Answer:
-    model = svc.cache.get(request.args["name"], request.args.get("version"))
+    model = model_for(svc, request)
     batch, fmt = v1.decode_predict(request.body, model.metadata, svc.settings.max_batch_rows)
     # The version that passed validation is the one that runs, whatever switches meanwhile.
     prediction = svc.executor.predict(model, batch)

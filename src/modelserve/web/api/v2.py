@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from modelserve.protocol import v2
 from modelserve.web.api.http import BINARY_TYPE, Answer, Request, Route
+from modelserve.web.api.serving import model_for
 from modelserve.web.observability import note_model, note_prediction
 from modelserve.web.services import Services
 
@@ -39,7 +40,7 @@ def _readiness(svc: Services, model: str, document: dict) -> Answer:
 
 
 def infer(svc: Services, request: Request) -> Answer:
-    model = svc.cache.get(request.args["name"], request.args.get("version"))
+    model = model_for(svc, request)
     decoded = v2.decode_infer(
         request.body,
         request.header(v2.BINARY_HEADER),

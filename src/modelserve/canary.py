@@ -1,0 +1,217 @@
+"""Canary releases: a version answers a share of requests first, is measured beside the
+current one, and is promoted or aborted by its plan (``bundles.store.Canary``).
+
+Every server process counts the predictions it answers while a canary runs (requests, server
+errors, a latency histogram, per version) and appends its counts to the model's
+``canary.jsonl`` in bulk, every ``FLUSH_SECONDS``. After each write it sums every process's
+lines and judges: the first process to reach a verdict applies it through the store, which
+accepts one verdict per canary (the others find it ended). ``modelserve canary status`` reads
+the same lines.
+
+The verdict, once the canary answered ``requests`` predictions or ``seconds`` passed:
+promote if its error rate is at most the current version's plus ``error_margin`` and its
+p99 latency at most ``latency_factor`` times the current version's (plus 1 ms, below which
+a histogram cannot tell), abort otherwise. A canary whose errors are clearly worse is
+aborted as soon as it has ``EARLY_ERRORS`` of them, so a broken version costs few requests.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import logging
+import os
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from modelserve.bulk import Bulk
+from modelserve.bundles import Canary, ModelStore
+from modelserve.errors import StoreConflict
+
+FLUSH_SECONDS = 0.1
+EARLY_ERRORS = 10
+LATENCY_SLACK = 0.001  # seconds: differences below a histogram's resolution at 1 ms
+# Latency histogram bounds: 0.1 ms to about 12 s, each 25 % above the last.
+BOUNDS = tuple(0.0001 * 1.25**i for i in range(53))
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Tally:
+    """What one version answered while the canary ran."""
+
+    requests: int = 0
+    errors: int = 0
+    buckets: list[int] = field(default_factory=lambda: [0] * (len(BOUNDS) + 1))
+
+    def add(self, failed: bool, seconds: float) -> None:
+        self.requests += 1
+        self.errors += failed
+        self.buckets[bisect.bisect_left(BOUNDS, seconds)] += 1
+
+    def merge(self, other: Tally) -> None:
+        self.requests += other.requests
+        self.errors += other.errors
+        self.buckets = [a + b for a, b in zip(self.buckets, other.buckets, strict=True)]
+
+    @property
+    def error_rate(self) -> float:
+        return self.errors / self.requests if self.requests else 0.0
+
+    @property
+    def p99(self) -> float | None:
+        """The upper bound of the bucket holding the 99th percentile, in seconds."""
+        if not self.requests:
+            return None
+        rank, seen = 0.99 * self.requests, 0
+        for bucket, count in enumerate(self.buckets):
+            seen += count
+            if seen >= rank:
+                return BOUNDS[bucket] if bucket < len(BOUNDS) else float("inf")
+        return float("inf")
+
+    def summary(self) -> dict[str, Any]:
+        p99 = self.p99
+        return {
+            "requests": self.requests,
+            "errors": self.errors,
+            "error_rate": round(self.error_rate, 4),
+            "p99_ms": None if p99 is None else round(p99 * 1000, 3),
+        }
+
+
+@dataclass(frozen=True)
+class Verdict:
+    promote: bool
+    reason: str
+
+
+def verdict(canary: Canary, current: Tally, candidate: Tally, now: datetime) -> Verdict | None:
+    """What the plan says now, or None while it is too early to say."""
+    allowed = current.error_rate + canary.error_margin
+    worse_errors = candidate.error_rate > allowed
+    if worse_errors and candidate.errors >= EARLY_ERRORS:
+        return Verdict(False, _figures("errors", candidate, current, allowed))
+    elapsed = (now - canary.started).total_seconds()
+    if candidate.requests < canary.requests and elapsed < canary.seconds:
+        return None
+    if not candidate.requests:
+        return Verdict(False, f"no request reached version {canary.version} in {elapsed:.0f} s")
+    if worse_errors:
+        return Verdict(False, _figures("errors", candidate, current, allowed))
+    if current.p99 is not None and candidate.p99 > current.p99 * canary.latency_factor + (
+        LATENCY_SLACK
+    ):
+        return Verdict(
+            False,
+            f"p99 latency {candidate.p99 * 1000:.1f} ms against the current version's "
+            f"{current.p99 * 1000:.1f} ms (at most {canary.latency_factor:g}x); "
+            f"{candidate.requests} requests went to it",
+        )
+    return Verdict(
+        True,
+        f"{candidate.requests} requests, error rate {candidate.error_rate:.4f} "
+        f"(current {current.error_rate:.4f}), p99 {_ms(candidate.p99)} "
+        f"(current {_ms(current.p99)})",
+    )
+
+
+def _figures(what: str, candidate: Tally, current: Tally, allowed: float) -> str:
+    return (
+        f"{what}: {candidate.errors} of {candidate.requests} requests failed "
+        f"({candidate.error_rate:.4f}, at most {allowed:.4f} allowed; current "
+        f"{current.error_rate:.4f}); {candidate.requests} requests went to it"
+    )
+
+
+def _ms(seconds: float | None) -> str:
+    return "n/a" if seconds is None else f"{seconds * 1000:.1f} ms"
+
+
+def tallies(store: ModelStore, name: str, canary: Canary) -> tuple[Tally, Tally]:
+    """The current version's and the canary's counts so far, over every process."""
+    current, candidate = Tally(), Tally()
+    try:
+        lines = store.canary_path(name).read_text().splitlines()
+    except FileNotFoundError:
+        return current, candidate
+    started = canary.started.isoformat()
+    for line in lines:
+        try:
+            entry = json.loads(line)
+        except ValueError:  # a line cut short by a crash: the next ones still count
+            continue
+        if entry.get("started") != started:
+            continue
+        tally = Tally(entry["requests"], entry["errors"], entry["buckets"])
+        (candidate if entry["version"] == canary.version else current).merge(tally)
+    return current, candidate
+
+
+class CanaryJudge:
+    """Per server process: counts predictions while a canary runs, and applies its verdict."""
+
+    def __init__(self, store: ModelStore):
+        self.store = store
+        self._bulk: Bulk[tuple[str, Canary, int, bool, float]] = Bulk(
+            self._write_and_judge, FLUSH_SECONDS, 4096
+        )
+
+    def observe(self, model: str, canary: Canary, version: int, status: int, seconds: float):
+        """A prediction answered by ``version`` while ``canary`` ran; client errors (4xx)
+        say nothing of the model and are not counted."""
+        if status < 400 or status >= 500:
+            self._bulk.add((model, canary, version, status >= 500, seconds))
+
+    def flush(self) -> None:
+        self._bulk.flush()
+
+    def _write_and_judge(self, answered: list[tuple[str, Canary, int, bool, float]]) -> None:
+        counts: dict[tuple[str, Canary, int], Tally] = {}
+        for model, canary, version, failed, seconds in answered:
+            counts.setdefault((model, canary, version), Tally()).add(failed, seconds)
+        for (model, canary, version), tally in counts.items():
+            line = json.dumps(
+                {
+                    "started": canary.started.isoformat(),
+                    "version": version,
+                    "pid": os.getpid(),
+                    "requests": tally.requests,
+                    "errors": tally.errors,
+                    "buckets": tally.buckets,
+                }
+            )
+            # One write of one line, appended: lines of several processes never mix.
+            with open(self.store.canary_path(model), "a") as ledger:
+                ledger.write(line + "\n")
+        for model, canary in {(m, c) for m, c, _ in counts}:
+            judge(self.store, model, canary)
+
+
+def judge(store: ModelStore, name: str, canary: Canary) -> Verdict | None:
+    """Applies the plan's verdict, if it has one now; None while the canary runs on."""
+    current, candidate = tallies(store, name, canary)
+    decided = verdict(canary, current, candidate, datetime.now(timezone.utc))
+    if decided is None:
+        return None
+    details = {
+        "canary": {
+            "fraction": canary.fraction,
+            "current": current.summary(),
+            "candidate": candidate.summary(),
+        }
+    }
+    try:
+        outcome = "promoted" if decided.promote else "aborted"
+        store.end_canary(
+            name,
+            promote=decided.promote,
+            reason=f"canary {outcome}: {decided.reason}",
+            details=details,
+            started=canary.started,
+        )
+    except StoreConflict:  # another process, or a person, ended it first
+        return None
+    log.info("canary of %s version %s: %s", name, canary.version, decided.reason)
+    return decided
