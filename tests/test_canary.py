@@ -69,10 +69,14 @@ def test_a_canary_is_started_promoted_and_aborted_with_history(canary_store):
     ]
 
 
-def test_any_switch_ends_a_running_canary_and_says_so(canary_store):
+def test_any_switch_ends_a_running_canary_and_says_so(canary_store, tmp_path):
+    third = canary_store.add(make_bundle(tmp_path / "v3"))
     canary_store.start_canary("diabetes", plan(), "try 2")
-    entry = canary_store.rollback("diabetes", to=2)  # a person chose otherwise meanwhile
+    entry = canary_store.promote("diabetes", third.version, "a person chose otherwise")
     assert entry.details["canary_ended"] == 2 and canary_store.pointer("diabetes").canary is None
+    canary_store.start_canary("diabetes", plan(started=STARTED + timedelta(1)), "try 2 again")
+    entry = canary_store.rollback("diabetes", to=2)  # the canary's own version, by hand
+    assert "canary_ended" not in entry.details and canary_store.pointer("diabetes").canary is None
 
 
 def test_the_split_follows_the_fraction_and_a_client_key_sticks(canary_store):
@@ -105,11 +109,13 @@ def test_the_verdict_waits_for_its_plan_then_compares_with_the_current_version()
     assert "no request reached version 2" in verdict(canary, tally(400), Tally(), late).reason
 
 
-def test_a_broken_canary_is_aborted_after_a_few_errors_not_at_the_end():
+def test_a_broken_canary_is_aborted_after_a_few_errors_beyond_the_margin():
     canary, soon = plan(), STARTED + timedelta(seconds=1)
-    assert verdict(canary, tally(50), tally(EARLY_ERRORS - 1, EARLY_ERRORS - 1), soon) is None
-    early = verdict(canary, tally(50), tally(EARLY_ERRORS, EARLY_ERRORS), soon)
-    assert early.promote is False and f"{EARLY_ERRORS} of {EARLY_ERRORS} requests" in early.reason
+    assert verdict(canary, tally(50), tally(EARLY_ERRORS, EARLY_ERRORS), soon) is None
+    early = verdict(canary, tally(50), tally(EARLY_ERRORS + 1, EARLY_ERRORS + 1), soon)
+    assert early.promote is False and "11 of 11 requests failed" in early.reason
+    # As many errors as the current version's rate allows are no reason to stop early.
+    assert verdict(canary, tally(400, errors=40), tally(95, errors=10), soon) is None
 
 
 def test_p99_is_the_bucket_bound_of_the_99th_percentile():
@@ -138,3 +144,37 @@ def test_every_process_counts_go_into_one_verdict(canary_store):
     entry = canary_store.history("diabetes")[-1]
     assert entry.details["canary"]["candidate"]["requests"] == 20
     assert judge(canary_store, "diabetes", running) is None  # already ended: nothing twice
+
+
+def test_a_canary_nobody_uses_is_judged_when_its_status_is_asked(canary_store):
+    from tests.conftest import Cli
+
+    long_ago = datetime.now(timezone.utc) - timedelta(seconds=120)
+    canary_store.start_canary("diabetes", plan(started=long_ago, seconds=60), "idle")
+    shown = Cli(canary_store.root)("canary", "status")
+    assert shown.returncode == 0, shown.stderr
+    assert "diabetes: canary version 2 aborted now: no request reached version 2 in 12" in (
+        shown.stdout
+    )
+    assert canary_store.pointer("diabetes").canary is None
+    assert canary_store.history("diabetes")[-1].action == "abort"
+
+
+def test_a_canary_figure_sets_the_floor_only_once_it_is_promoted(canary_store, pima_csv, tmp_path):
+    from modelserve.datasets import read_csv
+    from modelserve.datasets.gate import gate_split
+    from modelserve.delivery.gates import check_bundle
+    from modelserve.settings import Settings
+
+    gate = gate_split(read_csv(pima_csv, labels=True)).gate
+    figures = {"accuracy": 0.95, "gate_data": {"sha256": gate.sha256, "rows": len(gate)}}
+    canary_store.start_canary("diabetes", plan(), "a canary measuring 0.95", figures)
+    settings = Settings(store=canary_store.root, data=pima_csv)
+    candidate = make_bundle(tmp_path / "candidate")
+
+    def passes() -> bool:
+        return check_bundle(candidate, canary_store, "diabetes", settings).passed
+
+    assert passes()  # running: not accepted yet
+    canary_store.end_canary("diabetes", promote=True, reason="good", started=STARTED)
+    assert not passes()  # promoted: 0.95 - 0.02 is the floor now

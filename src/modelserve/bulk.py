@@ -34,10 +34,19 @@ class Bulk(Generic[Item]):
     the queue grow without bound. A forked child starts empty and starts its own flusher.
     """
 
-    def __init__(self, handle: Callable[[list[Item]], None], interval: float, limit: int):
+    def __init__(
+        self,
+        handle: Callable[[list[Item]], None],
+        interval: float,
+        limit: int,
+        idle: bool = False,
+    ):
+        """With ``idle``, the flusher calls ``handle`` every interval even with nothing
+        pending (for work that is due by time, not only by items)."""
         self._handle = handle
         self.interval = interval
         self.limit = limit
+        self.idle = idle
         # deque: append and popleft are atomic, so adding takes no lock.
         self._pending: deque[Item] = deque()
         self._flushing = threading.Lock()  # one flush at a time keeps items in order
@@ -56,11 +65,11 @@ class Bulk(Generic[Item]):
         elif len(self._pending) >= self.limit:
             self.flush()
 
-    def flush(self) -> None:
+    def flush(self, idle: bool = False) -> None:
         with self._flushing:
             pending = self._pending
             items = [pending.popleft() for _ in range(len(pending))]
-            if items:
+            if items or idle:
                 self._handle(items)
 
     def _start_flusher(self) -> None:
@@ -74,6 +83,6 @@ class Bulk(Generic[Item]):
         while True:
             time.sleep(self.interval)  # a deadline for pending items, not a wait on work
             try:
-                self.flush()
+                self.flush(idle=self.idle)
             except Exception:  # noqa: BLE001 - a full disk must not end the thread: keep serving
                 log.exception("could not handle %s", self._handle)

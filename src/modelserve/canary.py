@@ -1,18 +1,20 @@
 """Canary releases: a version answers a share of requests first, is measured beside the
 current one, and is promoted or aborted by its plan (``bundles.store.Canary``).
 
-Every server process counts the predictions it answers while a canary runs (requests, server
-errors, a latency histogram, per version) and appends its counts to the model's
-``canary.jsonl`` in bulk, every ``FLUSH_SECONDS``. After each write it sums every process's
-lines and judges: the first process to reach a verdict applies it through the store, which
-accepts one verdict per canary (the others find it ended). ``modelserve canary status`` reads
-the same lines.
+Every server process counts the predictions it routes while a canary runs (requests, server
+errors, a latency histogram, per version; not requests naming a version, nor the pages') and
+appends its counts to the model's ``canary.jsonl`` in bulk, every ``FLUSH_SECONDS``. Then it
+reads the lines added since its last reading (every process's) and judges: the first process
+to reach a verdict applies it through the store, which accepts one verdict per canary (the
+others find it ended). A process that counted for a canary judges it every ``FLUSH_SECONDS``
+even without traffic. ``modelserve canary status`` reads the same lines, and applies a verdict
+that is due (a canary no request ever reached is judged there).
 
 The verdict, once the canary answered ``requests`` predictions or ``seconds`` passed:
 promote if its error rate is at most the current version's plus ``error_margin`` and its
 p99 latency at most ``latency_factor`` times the current version's (plus 1 ms, below which
-a histogram cannot tell), abort otherwise. A canary whose errors are clearly worse is
-aborted as soon as it has ``EARLY_ERRORS`` of them, so a broken version costs few requests.
+a histogram cannot tell), abort otherwise. A canary with ``EARLY_ERRORS`` errors beyond what
+the margin allows is aborted at once, so a broken version costs few requests.
 """
 
 from __future__ import annotations
@@ -23,11 +25,12 @@ import logging
 import os
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 from modelserve.bulk import Bulk
 from modelserve.bundles import Canary, ModelStore
-from modelserve.errors import StoreConflict
+from modelserve.errors import ModelserveError, StoreConflict
 
 FLUSH_SECONDS = 0.1
 EARLY_ERRORS = 10
@@ -91,7 +94,7 @@ def verdict(canary: Canary, current: Tally, candidate: Tally, now: datetime) -> 
     """What the plan says now, or None while it is too early to say."""
     allowed = current.error_rate + canary.error_margin
     worse_errors = candidate.error_rate > allowed
-    if worse_errors and candidate.errors >= EARLY_ERRORS:
+    if candidate.errors - allowed * candidate.requests >= EARLY_ERRORS:  # errors beyond it
         return Verdict(False, _figures("errors", candidate, current, allowed))
     elapsed = (now - canary.started).total_seconds()
     if candidate.requests < canary.requests and elapsed < canary.seconds:
@@ -131,35 +134,59 @@ def _ms(seconds: float | None) -> str:
 
 def tallies(store: ModelStore, name: str, canary: Canary) -> tuple[Tally, Tally]:
     """The current version's and the canary's counts so far, over every process."""
-    current, candidate = Tally(), Tally()
-    try:
-        lines = store.canary_path(name).read_text().splitlines()
-    except FileNotFoundError:
-        return current, candidate
-    started = canary.started.isoformat()
-    for line in lines:
+    reading = _Reading()
+    reading.read(store.canary_path(name), canary)
+    return reading.current, reading.candidate
+
+
+@dataclass
+class _Reading:
+    """Counts read from a canary's ledger so far, and where the next read starts."""
+
+    offset: int = 0
+    current: Tally = field(default_factory=Tally)
+    candidate: Tally = field(default_factory=Tally)
+
+    def read(self, ledger: Path, canary: Canary) -> None:
+        """Adds the whole lines written since the last read."""
         try:
-            entry = json.loads(line)
-        except ValueError:  # a line cut short by a crash: the next ones still count
-            continue
-        if entry.get("started") != started:
-            continue
-        tally = Tally(entry["requests"], entry["errors"], entry["buckets"])
-        (candidate if entry["version"] == canary.version else current).merge(tally)
-    return current, candidate
+            with open(ledger, "rb") as file:
+                if os.fstat(file.fileno()).st_size < self.offset:  # a new canary's ledger
+                    self.offset, self.current, self.candidate = 0, Tally(), Tally()
+                file.seek(self.offset)
+                data = file.read()
+        except FileNotFoundError:
+            return
+        complete = data[: data.rfind(b"\n") + 1]  # a line still being written waits
+        self.offset += len(complete)
+        started = canary.started.isoformat()
+        for line in complete.splitlines():
+            try:
+                entry = json.loads(line)
+                if entry["started"] != started:
+                    continue
+                counted = Tally(entry["requests"], entry["errors"], entry["buckets"])
+            except (ValueError, KeyError, TypeError):  # cut short by a crash: skip it
+                continue
+            (self.candidate if entry["version"] == canary.version else self.current).merge(counted)
 
 
 class CanaryJudge:
-    """Per server process: counts predictions while a canary runs, and applies its verdict."""
+    """Per server process: counts the predictions it routed while a canary runs, writes them
+    in bulk, and judges each canary it counted for after every write (and every
+    ``FLUSH_SECONDS`` without traffic, so a time limit is kept), reading only the lines added
+    since its last reading."""
 
     def __init__(self, store: ModelStore):
         self.store = store
         self._bulk: Bulk[tuple[str, Canary, int, bool, float]] = Bulk(
-            self._write_and_judge, FLUSH_SECONDS, 4096
+            self._write_and_judge, FLUSH_SECONDS, 4096, idle=True
         )
+        self._running: dict[str, Canary] = {}  # the canaries this process counted for
+        self._readings: dict[tuple[str, datetime], _Reading] = {}
 
     def observe(self, model: str, canary: Canary, version: int, status: int, seconds: float):
-        """A prediction answered by ``version`` while ``canary`` ran; client errors (4xx)
+        """A prediction routed to ``version`` while ``canary`` ran; client errors (4xx)
         say nothing of the model and are not counted."""
         if status < 400 or status >= 500:
             self._bulk.add((model, canary, version, status >= 500, seconds))
@@ -171,6 +198,7 @@ class CanaryJudge:
         counts: dict[tuple[str, Canary, int], Tally] = {}
         for model, canary, version, failed, seconds in answered:
             counts.setdefault((model, canary, version), Tally()).add(failed, seconds)
+            self._running[model] = canary
         for (model, canary, version), tally in counts.items():
             line = json.dumps(
                 {
@@ -185,13 +213,26 @@ class CanaryJudge:
             # One write of one line, appended: lines of several processes never mix.
             with open(self.store.canary_path(model), "a") as ledger:
                 ledger.write(line + "\n")
-        for model, canary in {(m, c) for m, c, _ in counts}:
-            judge(self.store, model, canary)
+        for model, canary in list(self._running.items()):
+            self._judge(model, canary)
+
+    def _judge(self, model: str, canary: Canary) -> None:
+        pointer = self.store.pointer(model)
+        if pointer is None or pointer.canary != canary:  # ended, here or elsewhere
+            del self._running[model]
+            self._readings.pop((model, canary.started), None)
+            return
+        reading = self._readings.setdefault((model, canary.started), _Reading())
+        reading.read(self.store.canary_path(model), canary)
+        judge(self.store, model, canary, (reading.current, reading.candidate))
 
 
-def judge(store: ModelStore, name: str, canary: Canary) -> Verdict | None:
-    """Applies the plan's verdict, if it has one now; None while the canary runs on."""
-    current, candidate = tallies(store, name, canary)
+def judge(
+    store: ModelStore, name: str, canary: Canary, counts: tuple[Tally, Tally] | None = None
+) -> Verdict | None:
+    """Applies the plan's verdict, if it has one now; None while the canary runs on (or if
+    it ended meanwhile). ``counts``: the current version's and the canary's, if read already."""
+    current, candidate = counts or tallies(store, name, canary)
     decided = verdict(canary, current, candidate, datetime.now(timezone.utc))
     if decided is None:
         return None
@@ -203,15 +244,25 @@ def judge(store: ModelStore, name: str, canary: Canary) -> Verdict | None:
         }
     }
     try:
-        outcome = "promoted" if decided.promote else "aborted"
-        store.end_canary(
-            name,
-            promote=decided.promote,
-            reason=f"canary {outcome}: {decided.reason}",
-            details=details,
-            started=canary.started,
-        )
+        try:
+            _end(store, name, canary, decided, details)
+        except StoreConflict:
+            raise
+        except ModelserveError as exc:  # it cannot go live (its bundle changed): abort it
+            decided = Verdict(False, f"it could not be promoted: {exc}")
+            _end(store, name, canary, decided, details)
     except StoreConflict:  # another process, or a person, ended it first
         return None
     log.info("canary of %s version %s: %s", name, canary.version, decided.reason)
     return decided
+
+
+def _end(store: ModelStore, name: str, canary: Canary, decided: Verdict, details: dict) -> None:
+    outcome = "promoted" if decided.promote else "aborted"
+    store.end_canary(
+        name,
+        promote=decided.promote,
+        reason=f"canary {outcome}: {decided.reason}",
+        details=details,
+        started=canary.started,
+    )

@@ -3,12 +3,15 @@ plan with no failed request; a broken one is aborted early, having cost a bounde
 
 import time
 
+import requests
+
 from modelserve.canary import EARLY_ERRORS
 from modelserve.delivery.promotion import canary_plan
 from modelserve.settings import Settings
 from tests.conftest import Cli
+from tests.delivery.conftest import git
 from tests.support.bundles import make_bundle
-from tests.support.load import Load
+from tests.support.load import ROW, Load
 
 FRACTION = 0.25
 PLAN = {
@@ -70,3 +73,52 @@ def test_a_broken_canary_is_aborted_early_and_costs_a_bounded_share(serving, pro
         assert {(a.status, a.version) for a in answers[-3:]} == {(200, "1")}
     # The share it cost: about its fraction of the requests sent before it was judged.
     assert len(failed) <= FRACTION * len(load.all) + 2 * EARLY_ERRORS
+
+
+def test_a_client_key_stays_on_one_version_for_the_whole_canary(serving, production, tmp_path):
+    good = production.store.add(make_bundle(tmp_path / "good", "revised"))
+    settings = Settings(canary=0.5, canary_requests=1_000_000, canary_seconds=3600)
+    production.store.start_canary("diabetes", canary_plan(settings, good.version), "test")
+    url = f"{serving.url}/v1/models/diabetes:predict"
+    with requests.Session() as http:
+
+        def versions(key: str | None) -> set[str]:
+            headers = {"X-Client-Key": key} if key else {}
+            answers = [
+                http.post(url, json={"instances": [ROW]}, headers=headers) for _ in range(30)
+            ]
+            assert {a.status_code for a in answers} == {200}
+            return {a.headers["X-Model-Version"] for a in answers}
+
+        assert all(len(versions(f"user-{n}")) == 1 for n in range(4))
+        assert versions(None) == {"1", str(good.version)}  # no key: drawn per request
+
+
+def test_a_push_goes_live_as_a_canary_and_a_newer_push_replaces_it(
+    production, development, tmp_path
+):
+    cli = Cli(production.store.root, **production.env, **PLAN)
+    repo = tmp_path / "canary.git"
+    assert cli("deploy", "init", str(repo)).returncode == 0
+    git("remote", "add", "canaried", str(repo), cwd=development.tree)
+    development.commit_bundle("good")
+    first = git("push", "canaried", "HEAD:master", cwd=development.tree, check=False)
+    assert first.returncode == 0, first.stderr
+    assert "diabetes version 2 answers 25% of requests as a canary (version 1 the rest)" in (
+        first.stderr
+    )
+    assert production.store.current_version("diabetes") == 1
+    assert production.store.pointer("diabetes").canary.version == 2
+
+    development.commit_bundle("revised")
+    second = git("push", "canaried", "HEAD:master", cwd=development.tree, check=False)
+    assert second.returncode == 0, second.stderr
+    assert "the canary of version 2 is aborted" in second.stderr
+    assert production.store.pointer("diabetes").canary.version == 3
+    actions = [
+        (e.action, e.from_version, e.to_version) for e in production.store.history("diabetes")
+    ]
+    assert actions[-3:] == [("canary", 1, 2), ("abort", 2, 1), ("canary", 1, 3)]
+    assert production.store.history("diabetes")[-2].reason.startswith(
+        "canary superseded by git push"
+    )

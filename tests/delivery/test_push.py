@@ -21,7 +21,7 @@ def test_deploy_init_prints_the_remote_to_add(production, tmp_path):
     assert f"git remote add production {tmp_path / 'other.git'}" in result.stdout
     assert "git remote add production ssh://" in result.stdout
     hook = (tmp_path / "other.git" / "hooks" / "pre-receive").read_text()
-    assert "modelserve deploy pre-receive" in hook and len(hook.splitlines()) < 15
+    assert "modelserve deploy pre-receive" in hook and len(hook.splitlines()) < 20
     again = production.cli("deploy", "init", str(tmp_path / "other.git"))
     assert again.returncode == 2 and "not empty" in again.stderr
 

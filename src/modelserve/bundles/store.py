@@ -279,21 +279,32 @@ class ModelStore:
             ):
                 raise StoreConflict(_no_canary(name, canary_started))
             previous = [*old.previous, old.version] if old else []
-            details = _ending_canary(old, details)
+            details = _ending_canary(old, details, version)
             return self._switch(
                 name, "promote", old, Pointer(version=version, previous=previous), reason, details
             )
 
     def start_canary(
-        self, name: str, canary: Canary, reason: str, details: dict[str, Any] | None = None
+        self,
+        name: str,
+        canary: Canary,
+        reason: str,
+        details: dict[str, Any] | None = None,
+        expected_current: int | None = None,
     ) -> HistoryEntry:
         """``canary.version`` answers ``canary.fraction`` of requests; the current one the
-        rest, until the canary is promoted or aborted."""
+        rest, until the canary is promoted or aborted. With ``expected_current``, only if
+        that is still the current version (the gates compared against it)."""
         self.bundle(name, canary.version)
         with self._locked(name):
             old = self.pointer(name)
             if old is None:
                 raise StoreConflict(f"model {name!r} has no current version to compare with")
+            if expected_current is not None and old.version != expected_current:
+                raise StoreConflict(
+                    f"the current version of {name!r} changed meanwhile "
+                    f"(was {expected_current}); nothing changed"
+                )
             if old.version == canary.version:
                 raise StoreConflict(f"version {canary.version} of {name!r} is already current")
             if old.canary is not None:
@@ -369,7 +380,8 @@ class ModelStore:
                     f"(was {expected[1]}); nothing changed"
                 )
             self.bundle(name, new.version)
-            return self._switch(name, "rollback", old, new, reason, _ending_canary(old, details))
+            details = _ending_canary(old, details, new.version)
+            return self._switch(name, "rollback", old, new, reason, details)
 
     def mirror(self, name: str, version: int, digest: str, fetch: Callable[[], bytes]) -> Bundle:
         """``version`` of ``name`` exactly as the source of truth has it (``digest``).
@@ -516,10 +528,10 @@ def _no_canary(name: str, started: datetime | None) -> str:
     return f"the canary of {name!r} started at {started.isoformat()} has ended already"
 
 
-def _ending_canary(old: Pointer | None, details: dict[str, Any] | None) -> dict[str, Any]:
-    """A switch ends any canary: its details say which."""
+def _ending_canary(old: Pointer | None, details: dict[str, Any] | None, to: int) -> dict[str, Any]:
+    """A switch to another version than the canary's ends it: its details say which."""
     details = dict(details or {})
-    if old is not None and old.canary is not None:
+    if old is not None and old.canary is not None and old.canary.version != to:
         details.setdefault("canary_ended", old.canary.version)
     return details
 

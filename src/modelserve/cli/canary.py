@@ -46,11 +46,20 @@ def start(ctx: Context, version: int, fraction: float | None, model_name: str | 
 @pass_context
 def status(ctx: Context, model_name: str | None, as_json: bool) -> None:
     """The running canary: its share, its plan, and what each version answered so far."""
-    from modelserve.canary import tallies
+    from modelserve.canary import judge, tallies
 
     name = model_name or ctx.settings.model
     pointer = ctx.store.pointer(name)
     running = pointer.canary if pointer else None
+    if running is not None:
+        decided = judge(ctx.store, name, running)  # a verdict that is due, even with no traffic
+        if decided is not None:
+            if not as_json:
+                outcome = "promoted" if decided.promote else "aborted"
+                click.echo(
+                    f"{name}: canary version {running.version} {outcome} now: {decided.reason}"
+                )
+            pointer, running = ctx.store.pointer(name), None
     if running is None:
         if as_json:
             echo_json({"model": name, "canary": None})

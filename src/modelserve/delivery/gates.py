@@ -231,18 +231,27 @@ def _best_accepted(check: _Check) -> tuple[float, int] | None:
     measured when it went live through them, and the current version measured now. A version
     rolled back from (or an aborted canary) no longer counts, nor does the one being left."""
     accepted: dict[int, float] = {}
+    canaries: dict[int, float] = {}  # figures of canaries, accepted once promoted
     for entry in _history(check):
         if entry.action in ("rollback", "abort") and entry.from_version is not None:
             accepted.pop(entry.from_version, None)
+            canaries.pop(entry.from_version, None)
+        canaries.pop(entry.details.get("canary_ended"), None)
         figure = entry.details.get("accuracy")
         if entry.details.get("gate_data") == check.report.gate_data and isinstance(figure, float):
+            if entry.action == "canary":
+                canaries[entry.to_version] = figure
+                continue
             accepted[entry.to_version] = max(figure, accepted.get(entry.to_version, 0.0))
+        elif entry.action == "promote" and entry.to_version in canaries:
+            accepted[entry.to_version] = canaries.pop(entry.to_version)
     if check.current is not None:
-        accepted[check.current.version] = evaluate(
+        now = evaluate(
             check.gate.labels,
             check.current.predict(check.gate.features),
             check.current.metadata.output.threshold,
         ).accuracy
+        accepted[check.current.version] = max(now, accepted.get(check.current.version, 0.0))
     accepted.pop(check.leaving, None)
     return max(((figure, version) for version, figure in accepted.items()), default=None)
 

@@ -39,7 +39,10 @@ class GatedSwitch:
         """``version`` answers ``settings.canary`` of requests first, judged by the plan the
         settings give (``modelserve.canary``)."""
         canary = canary_plan(self.settings, version)
-        return self.store.start_canary(self.name, canary, reason, details=self._checked(version))
+        pointer = self.store.pointer(self.name)
+        details = self._checked(version)
+        current = pointer.version if pointer else None
+        return self.store.start_canary(self.name, canary, reason, details, expected_current=current)
 
     def rollback(self, to: int | None, reason: str) -> HistoryEntry:
         """Back to the previous current version (or ``to``)."""

@@ -90,7 +90,12 @@ def _deploy(
             **report,
             "holdout": added.metadata.evaluation.metrics.model_dump(),
         }
-        if settings.canary and store.pointer(settings.model) is not None:
+        pointer = store.pointer(settings.model)
+        if settings.canary and pointer is not None:
+            if pointer.canary is not None:  # the newer push replaces it
+                superseded = f"canary superseded by git push {ref} {new[:12]}"
+                store.end_canary(settings.model, promote=False, reason=superseded)
+                echo(f"modelserve: the canary of version {pointer.canary.version} is aborted")
             plan = canary_plan(settings, added.version)
             entry = store.start_canary(settings.model, plan, reason, details)
             echo(

@@ -122,8 +122,11 @@ class ModelCache:
             if pointer is None:
                 raise ModelNotFound(f"model {name!r} has no current version")
             version = pointer.version
+            pinned = self._pinned.get((name, version))  # a canary that went live, loaded
             if entry is not None and entry.runtime.version == version:
                 runtime = entry.runtime
+            elif pinned is not None:
+                runtime = pinned
             else:
                 try:
                     runtime = self._loader(self.store.bundle(name, version))
@@ -139,6 +142,13 @@ class ModelCache:
                     runtime = entry.runtime
                 else:
                     log.info("loaded %s version %s", name, version)
+            if pointer.canary is not None:  # loaded now, not by the first request routed to it
+                try:
+                    self._get_pinned(name, pointer.canary.version, None)
+                except ModelserveError:  # its requests will meet the error, and count it
+                    log.exception(
+                        "canary version %s of %s failed to load", pointer.canary.version, name
+                    )
             entry = self._current[name] = _Current(stamp, runtime, now, pointer.canary)
             return entry
 

@@ -38,6 +38,7 @@ class _Served(NamedTuple):
     version: int
     rows: int | None = None
     prediction: Prediction | None = None
+    routed: bool = False  # the server chose the version (current or canary), not the client
 
 
 def note_route(environ: dict, route: str) -> None:
@@ -47,12 +48,18 @@ def note_route(environ: dict, route: str) -> None:
 
 def note_prediction(environ: dict, prediction: Prediction, rows: int) -> None:
     """Called by every handler that ran a model: headers, log fields and metrics follow."""
-    environ[_SERVED] = _Served(prediction.model, prediction.version, rows, prediction)
+    routed = environ.get(_SERVED, _UNROUTED).routed
+    environ[_SERVED] = _Served(prediction.model, prediction.version, rows, prediction, routed)
 
 
-def note_model(environ: dict, name: str, version: int) -> None:
-    """For answers about a model without a prediction (metadata, status pages)."""
-    environ[_SERVED] = _Served(name, version)
+def note_model(environ: dict, name: str, version: int, routed: bool = False) -> None:
+    """The model that answers (a prediction about to run, metadata, a status page);
+    ``routed`` if the server chose its version."""
+    environ[_SERVED] = _Served(name, version, routed=routed)
+
+
+_UNROUTED = _Served("", 0)
+_NOBODY = (None, None, None, None, False)
 
 
 def request_id_of(environ: dict) -> str | None:
@@ -115,9 +122,9 @@ class RequestObserver:
     def _record(self, environ: dict, rid: str, status: int, elapsed: float) -> None:
         route = environ.get(_ROUTE, UNMATCHED)
         method = environ["REQUEST_METHOD"]
-        model, version, rows, prediction = environ.get(_SERVED) or (None, None, None, None)
+        model, version, rows, prediction, routed = environ.get(_SERVED) or _NOBODY
         self.metrics.observe(route, method, status, elapsed, prediction, rows)
-        if model is not None and method == "POST":  # a prediction, answered or failed
+        if routed:  # a prediction whose version the server chose, answered or failed
             canary = self.cache.canary(model)
             if canary is not None:
                 self.canary.observe(model, canary, version, status, elapsed)

@@ -121,6 +121,7 @@ def _load(settings: Settings, address: str, target: str):
     # A server process ends with os._exit, which skips atexit: the last pending metrics and
     # access lines are written by multiprocessing's own exit hook instead.
     Finalize(None, app.services.metrics.flush, exitpriority=10)
+    Finalize(None, app.services.canary.flush, exitpriority=10)
     Finalize(None, access_log.flush, exitpriority=10)
     if settings.broker_url is not None:
         _serve_bundles(settings)
