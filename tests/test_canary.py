@@ -178,3 +178,12 @@ def test_a_canary_figure_sets_the_floor_only_once_it_is_promoted(canary_store, p
     assert passes()  # running: not accepted yet
     canary_store.end_canary("diabetes", promote=True, reason="good", started=STARTED)
     assert not passes()  # promoted: 0.95 - 0.02 is the floor now
+
+
+def test_a_canary_whose_bundle_changed_is_aborted_instead_of_promoted(canary_store):
+    canary_store.start_canary("diabetes", plan(requests=10), "try 2")
+    (canary_store.bundle("diabetes", 2).path / "weights.npz").write_bytes(b"changed")
+    decided = judge(canary_store, "diabetes", plan(requests=10), (tally(40), tally(10)))
+    assert decided.promote is False and decided.reason.startswith("it could not be promoted: ")
+    assert canary_store.current_version("diabetes") == 1
+    assert canary_store.history("diabetes")[-1].action == "abort"

@@ -243,14 +243,13 @@ def judge(
             "candidate": candidate.summary(),
         }
     }
-    try:
+    if decided.promote:
         try:
-            _end(store, name, canary, decided, details)
-        except StoreConflict:
-            raise
+            store.bundle(name, canary.version)  # what promoting it would check first
         except ModelserveError as exc:  # it cannot go live (its bundle changed): abort it
             decided = Verdict(False, f"it could not be promoted: {exc}")
-            _end(store, name, canary, decided, details)
+    try:
+        _end(store, name, canary, decided, details)
     except StoreConflict:  # another process, or a person, ended it first
         return None
     log.info("canary of %s version %s: %s", name, canary.version, decided.reason)

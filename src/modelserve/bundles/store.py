@@ -269,11 +269,7 @@ class ModelStore:
             old = self.pointer(name)
             if old is not None and old.version == version:
                 raise StoreConflict(f"version {version} of {name!r} is already current")
-            if expected_current is not None and (old is None or old.version != expected_current):
-                raise StoreConflict(
-                    f"the current version of {name!r} changed meanwhile "
-                    f"(was {expected_current}); nothing changed"
-                )
+            _check_current(name, old, expected_current)
             if canary_started is not None and (
                 old is None or old.canary is None or old.canary.started != canary_started
             ):
@@ -300,11 +296,7 @@ class ModelStore:
             old = self.pointer(name)
             if old is None:
                 raise StoreConflict(f"model {name!r} has no current version to compare with")
-            if expected_current is not None and old.version != expected_current:
-                raise StoreConflict(
-                    f"the current version of {name!r} changed meanwhile "
-                    f"(was {expected_current}); nothing changed"
-                )
+            _check_current(name, old, expected_current)
             if old.version == canary.version:
                 raise StoreConflict(f"version {canary.version} of {name!r} is already current")
             if old.canary is not None:
@@ -361,11 +353,7 @@ class ModelStore:
             old = self.pointer(name)
             if old is None:
                 raise ModelNotFound(f"model {name!r} has no current version to roll back from")
-            if expected is not None and old.version != expected[0]:
-                raise StoreConflict(
-                    f"the current version of {name!r} became {old.version} meanwhile "
-                    f"(was {expected[0]}); nothing changed"
-                )
+            _check_current(name, old, expected[0] if expected else None)
             if to is None:
                 if not old.previous:
                     raise StoreConflict(f"model {name!r} has no earlier version to roll back to")
@@ -520,6 +508,14 @@ class ModelStore:
     def _unknown_model_message(self, name: str) -> str:
         known = ", ".join(self.models()) or "none"
         return f"no model {name!r} (models: {known})"
+
+
+def _check_current(name: str, old: Pointer | None, expected: int | None) -> None:
+    """Refuse a switch decided against ``expected`` once another version became current."""
+    if expected is not None and (old is None or old.version != expected):
+        raise StoreConflict(
+            f"the current version of {name!r} changed meanwhile (was {expected}); nothing changed"
+        )
 
 
 def _no_canary(name: str, started: datetime | None) -> str:
