@@ -3,10 +3,16 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-test
 SERVE_STAMP := $(VENV)/.installed-serve
+TRAIN_STAMP := $(VENV)/.installed-train
 
 BASE_IMAGE ?= modelserve/debian:bookworm
 
-.PHONY: serve test test-pythons lint bench soak clean wheels images test-containers
+.PHONY: setup serve train test test-pythons lint bench soak clean wheels images test-containers
+
+# The system programs and services the tests use (apt packages, RabbitMQ, a Docker engine):
+# installs and starts what is missing as root, otherwise says what is missing and fails.
+setup:
+	deploy/dev/setup-machine.sh
 
 # The serving install: no TensorFlow, a few seconds.
 $(SERVE_STAMP): pyproject.toml
@@ -16,7 +22,18 @@ $(SERVE_STAMP): pyproject.toml
 	touch $@
 
 serve: $(SERVE_STAMP)
-	$(BIN)/modelserve serve
+	$(BIN)/modelserve serve $(ARGS)
+
+# Training needs TensorFlow, which serving does without: added to the same environment, so the
+# server started by `make serve` sees the versions it trains. E.g. make train ARGS="--epochs 50"
+$(TRAIN_STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[train]'
+	touch $@
+
+train: $(TRAIN_STAMP)
+	$(BIN)/modelserve train $(ARGS)
 
 # Re-installs only when pyproject.toml changes; the package itself is installed editable.
 $(STAMP): pyproject.toml
@@ -25,7 +42,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
-test: lint
+test: setup lint
 	$(BIN)/pytest $(PYTEST_ARGS)
 	$(MAKE) test-pythons
 
@@ -54,6 +71,7 @@ lint: $(STAMP)
 
 # modelserve beside the alternatives (bench/RESULTS.md); needs wrk and a RabbitMQ.
 bench: $(STAMP)
+	deploy/dev/setup-machine.sh --bench
 	$(BIN)/pip install --quiet -e '.[test,bench]'
 	$(BIN)/python bench/runtime.py
 	$(BIN)/python bench/request_path.py
@@ -68,7 +86,7 @@ wheels: $(STAMP)
 	PYTHON=$(BIN)/python deploy/images/build-wheels.sh build/wheels --train --dist build/dist
 
 # The images, on a Debian base built here with debootstrap (no registry needed).
-images: wheels
+images: setup wheels
 	docker image inspect $(BASE_IMAGE) >/dev/null 2>&1 || deploy/images/build-base.sh $(BASE_IMAGE)
 	docker build --quiet --build-arg BASE_IMAGE=$(BASE_IMAGE) --target serving \
 	  -t modelserve/serving:latest -f deploy/docker/Dockerfile .

@@ -1,4 +1,8 @@
-"""One exception family: ``web`` maps it to HTTP statuses, ``cli`` to exit codes."""
+"""One exception family: ``web`` maps it to HTTP statuses, ``cli`` to exit codes.
+
+On the command line every one of them is a failure (exit status 1); usage errors (status 2)
+are click's own, raised before or instead of these.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +10,12 @@ from __future__ import annotations
 class ModelserveError(Exception):
     """An error whose message is meant for the user, as is."""
 
-    exit_code = 2
+    exit_code = 1
+
+    def local_message(self) -> str:
+        """The message for the person at this machine's command line, which may name local
+        paths a remote client is never told."""
+        return str(self)
 
 
 class InvalidInput(ModelserveError):
@@ -34,7 +43,18 @@ class Forbidden(ModelserveError):
 
 
 class ModelNotFound(ModelserveError):
-    """No such model, or no such version of it."""
+    """No such model, or no such version of it.
+
+    ``local`` is the message with where it was looked for (the store folder), for the
+    command line only: HTTP clients get the message without it.
+    """
+
+    def __init__(self, message: str, *, local: str | None = None):
+        super().__init__(message)
+        self.local = local
+
+    def local_message(self) -> str:
+        return self.local or str(self)
 
 
 class InvalidBundle(ModelserveError):
@@ -47,8 +67,6 @@ class StoreConflict(ModelserveError):
 
 class MissingDependency(ModelserveError):
     """An optional part of modelserve is not installed (e.g. the ``train`` extra)."""
-
-    exit_code = 1
 
 
 class PayloadTooLarge(InvalidInput):
@@ -65,31 +83,21 @@ class UnsupportedMediaType(InvalidInput):
 class BackendUnavailable(ModelserveError):
     """The broker cannot be reached: the request was not accepted; retrying later may work."""
 
-    exit_code = 1
-
 
 class BundleFetchFailed(ModelserveError):
     """A worker node could not obtain the model version a request names from the web node."""
-
-    exit_code = 1
 
 
 class BackendFailed(ModelserveError):
     """A worker crashed while running the request."""
 
-    exit_code = 1
-
 
 class BackendTimeout(ModelserveError):
     """The request was queued but no worker answered within the request timeout."""
 
-    exit_code = 1
-
 
 class GateFailed(ModelserveError):
     """A model failed a validation gate, so it does not go live."""
-
-    exit_code = 1
 
 
 # -- errors between nodes -----------------------------------------------------------------------

@@ -118,6 +118,8 @@ def configure_logging(level: str = "INFO") -> None:
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
     access_log.stream = sys.stderr if root.isEnabledFor(logging.INFO) else None
+    # A library's warning would otherwise be printed as plain text between the JSON lines.
+    logging.captureWarnings(True)
     # Celery logs every task received and done at INFO: too much for one line per request.
     for chatty in ("celery.worker.strategy", "celery.app.trace"):
         logging.getLogger(chatty).setLevel(max(logging.WARNING, root.level))

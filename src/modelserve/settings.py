@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Literal
@@ -18,6 +19,10 @@ BrokerUrl = Annotated[AnyUrl, UrlConstraints(allowed_schemes=["amqp", "amqps", "
 def _default_store() -> Path:
     data_home = Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share")
     return data_home / "modelserve" / "store"
+
+
+def _default_results() -> Path:
+    return Path(tempfile.gettempdir()) / f"modelserve-results-{os.getuid()}"
 
 
 def demo_dataset_path() -> Path:
@@ -102,6 +107,10 @@ class Settings(BaseSettings):
         # a token that an empty bearer would match.
         return None if value == "" else value
 
+    results: Path = Field(
+        default_factory=_default_results,
+        description="Folder where the pages keep prediction results for an hour (paging, CSV).",
+    )
     pages: bool = Field(
         default=True,
         description="Serve the HTML pages; turn off where only the token-guarded API may be open.",

@@ -148,3 +148,54 @@ def test_racing_promotes_never_corrupt_the_pointer_or_history(three_versions, tm
     pointer = store.pointer("diabetes")
     assert pointer.version == history[-1].to_version
     assert pointer.previous == [e.from_version for e in history]
+
+
+def listing(root) -> list[str]:
+    return sorted(str(p.relative_to(root)) for p in root.rglob("*"))
+
+
+def test_reads_and_failed_switches_of_an_unknown_model_create_nothing(demo_store):
+    from datetime import datetime, timezone
+
+    from modelserve.bundles import Canary
+
+    store = demo_store
+    before = listing(store.root)
+    unknown = f"no model 'nosuch' in {store.root}; models: diabetes"
+    canary = Canary(
+        version=1,
+        fraction=0.1,
+        started=datetime.now(timezone.utc),
+        requests=10,
+        seconds=60,
+        error_margin=0.01,
+        latency_factor=2,
+    )
+    attempts = [
+        lambda: store.current_version("nosuch"),
+        lambda: store.bundle("nosuch", 1),
+        lambda: store.promote("nosuch", 1, "nope"),
+        lambda: store.rollback("nosuch"),
+        lambda: store.rollback("nosuch", to=1),
+        lambda: store.start_canary("nosuch", canary, "nope"),
+        lambda: store.end_canary("nosuch", promote=True, reason="nope"),
+        lambda: store.end_canary("nosuch", promote=False, reason="nope"),
+        lambda: store.check_known("nosuch"),
+    ]
+    for attempt in attempts:
+        with pytest.raises(ModelNotFound) as caught:
+            attempt()
+        # The store's folder is named on the command line only, never to an HTTP client.
+        assert str(caught.value) == "no model 'nosuch'; models: diabetes"
+        assert caught.value.local_message() == unknown
+    assert store.pointer("nosuch") is None
+    assert store.history("nosuch") == [] and store.records("nosuch") == {}
+    assert store.versions("nosuch") == [] and store.models() == ["diabetes"]
+    assert listing(store.root) == before
+
+
+def test_a_model_folder_without_versions_is_not_a_model(demo_store):
+    (demo_store.root / "empty").mkdir()  # e.g. left behind by an older release
+    with pytest.raises(ModelNotFound, match=r"no model 'empty'; models: diabetes$"):
+        demo_store.rollback("empty")
+    assert sorted(p.name for p in (demo_store.root / "empty").iterdir()) == []

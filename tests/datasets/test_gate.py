@@ -41,3 +41,18 @@ def test_an_unlabelled_table_has_no_gate_data(pima_csv):
     unlabelled = replace(read_csv(pima_csv, labels=True), labels=None)
     with pytest.raises(ValueError, match="gate data needs labels"):
         gate_split(unlabelled)
+
+
+def test_each_side_knows_which_rows_of_the_table_it_holds(pima_csv):
+    import numpy as np
+
+    dataset = read_csv(pima_csv, labels=True)
+    split = gate_split(dataset)
+    # Ascending indexes of the table's data rows, together every row once.
+    rows = np.concatenate([split.gate_rows, split.training_rows])
+    assert sorted(rows.tolist()) == list(range(len(dataset)))
+    for side, indexes in ((split.gate, split.gate_rows), (split.training, split.training_rows)):
+        assert np.all(np.diff(indexes) > 0) and len(indexes) == len(side)
+        np.testing.assert_array_equal(dataset.features[indexes], side.features)
+        np.testing.assert_array_equal(dataset.labels[indexes], side.labels)
+        np.testing.assert_array_equal(dataset.lines[indexes], side.lines)

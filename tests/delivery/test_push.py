@@ -56,7 +56,7 @@ def test_a_good_push_passes_the_gates_and_goes_live(production, development):
     assert production.store.current_version("diabetes") == 1
     history = [
         json.loads(line)
-        for line in production.cli("models", "history", "--json").stdout.splitlines()
+        for line in production.cli("models", "history", "--json", "--reverse").stdout.splitlines()
     ]
     assert [(h["action"], h["to"]) for h in history] == [
         ("promote", 1),

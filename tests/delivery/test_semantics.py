@@ -95,6 +95,7 @@ def test_files_beside_a_bundle_are_ignored(production, development):
     assert result.returncode == 0, result.stderr
     stored = production.store.bundle("diabetes", 2)
     assert sorted(p.name for p in stored.path.iterdir()) == [
+        "data.csv",
         "metadata.json",
         "model.keras",
         "weights.npz",
@@ -147,7 +148,7 @@ def test_rollback_passes_the_gates_unless_forced(production, development, pushed
         json.loads(line)
         for line in production.cli("models", "history", "--json").stdout.splitlines()
     ]
-    assert history[-1]["details"]["commit"] == pushed
+    assert history[0]["details"]["commit"] == pushed  # newest first
 
 
 def test_a_stored_bundle_changed_in_place_is_refused(production, pushed):

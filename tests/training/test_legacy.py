@@ -9,6 +9,8 @@ from modelserve.errors import InvalidInput
 from modelserve.runtime import load_runtime
 from modelserve.training.legacy import load_legacy
 
+pytestmark = pytest.mark.train
+
 
 def reference_network(json_path, h5_path):
     """The network the legacy files describe, rebuilt by hand in Keras 3 from the raw HDF5."""
@@ -46,6 +48,12 @@ def test_import_equals_the_legacy_network_on_every_row(
     assert meta.training.keras_version == "2.3.1"
     assert meta.normalisation is None
     assert [layer.activation for layer in meta.layers] == ["sigmoid"] * 3
+    # Measured on the holdout a model trained with the same seed is measured on.
+    from modelserve.training.train import measured_split
+
+    dataset = read_csv(pima_csv, labels=True)
+    assert meta.dataset.holdout == measured_split(dataset, seed=7)[1]
+    assert bundle.dataset_path().read_bytes() == pima_csv.read_bytes()
 
     features = read_csv(pima_csv).features
     expected = reference_network(json_path, h5_path).predict_on_batch(features)

@@ -21,9 +21,10 @@ def web_store(tmp_path_factory) -> ModelStore:
 
 
 @pytest.fixture(scope="module")
-def base_env(web_store, pima_csv) -> dict[str, str]:
+def base_env(web_store, pima_csv, tmp_path_factory) -> dict[str, str]:
     return {
         "MODELSERVE_STORE": str(web_store.root),
+        "MODELSERVE_RESULTS": str(tmp_path_factory.mktemp("results")),
         "MODELSERVE_DATA": str(pima_csv),
         "MODELSERVE_MAX_BATCH_ROWS": "1000",
         "MODELSERVE_MAX_BODY_BYTES": str(256 * 1024),

@@ -1,6 +1,7 @@
 """Health, readiness, metrics, request ids, structured logs, the token and the OpenAPI document."""
 
 import json
+import socket
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
@@ -8,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 import requests
 
 from tests.support.metrics import samples, samples_once
+from tests.support.processes import Process
 from tests.web.conftest import ROW
 
 
@@ -70,6 +72,37 @@ def test_request_ids_and_one_structured_log_line_per_request(server, http):
     errors = http.get(f"{server.url}/nowhere", headers={"X-Request-ID": "log-me-2"})
     assert errors.status_code == 404 and errors.headers["X-Request-ID"] == "log-me-2"
     server.log.wait_for(r'"request_id":"log-me-2".*"status":404')
+
+
+def test_every_line_from_start_to_stop_is_a_json_object(base_env):
+    """What a log collector reads from ``modelserve serve``: granian's lines, modelserve's and
+    the access lines alike, on stdout and stderr, from start-up through shutdown."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    server = Process(["serve", "--port", str(port), "--workers", "2"], base_env)
+    try:
+        server.log.wait_for(r"serving on http://", count=2)  # each server process
+        response = requests.post(
+            f"http://127.0.0.1:{port}/v1/models/diabetes:predict",
+            json={"instances": [ROW]},
+            headers={"X-Request-ID": "json-only"},
+        )
+        assert response.status_code == 200
+        server.log.wait_for(r'"request_id":"json-only"')
+    finally:
+        server.stop()
+    server.log.wait_until(lambda lines: "<eof>" in lines, what="the end of the output")
+    lines = server.log.lines[: server.log.lines.index("<eof>")]
+    assert any("Shutting down granian" in line for line in lines)  # shutdown was logged
+    for line in lines:
+        try:
+            document = json.loads(line)
+        except ValueError:
+            raise AssertionError(f"not a JSON line: {line!r}") from None
+        assert isinstance(document, dict) and {"time", "level", "logger", "message"} <= set(
+            document
+        ), line
 
 
 def test_bearer_token_guards_the_json_api(token_server, http):

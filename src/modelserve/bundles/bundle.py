@@ -17,6 +17,7 @@ from modelserve.errors import InvalidBundle
 METADATA_FILE = "metadata.json"
 KERAS_FILE = "model.keras"
 WEIGHTS_FILE = "weights.npz"
+DATASET_FILE = "data.csv"
 REQUIRED_FILES = (KERAS_FILE, WEIGHTS_FILE)
 
 
@@ -57,6 +58,13 @@ class Bundle:
     @property
     def version(self) -> int:
         return self.metadata.version
+
+    def dataset_path(self) -> Path | None:
+        """The verbatim copy of the training data the bundle carries, if it carries one."""
+        dataset = self.metadata.dataset
+        if dataset is None or dataset.file is None:
+            return None
+        return self.path / dataset.file
 
     def verify(self) -> None:
         listed = self.metadata.files

@@ -81,6 +81,18 @@ class Training(_Strict):
     origin: dict[str, str] = Field(default_factory=dict, description="e.g. legacy file digests")
 
 
+class DatasetRecord(_Strict):
+    """The table a version was trained and measured on."""
+
+    name: str = Field(description="file name of the training data as given, e.g. heart.csv")
+    sha256: str = Field(description="SHA-256 of that file")
+    rows: int = Field(ge=0, description="data rows in the file")
+    file: str | None = Field(None, description="its verbatim copy inside the bundle, or None")
+    holdout: list[int] = Field(
+        default_factory=list, description="0-based indexes of the data rows the evaluation measured"
+    )
+
+
 class BundleMetadata(_Strict):
     format_version: Literal[1] = FORMAT_VERSION
     name: str
@@ -93,6 +105,8 @@ class BundleMetadata(_Strict):
     evaluation: Evaluation
     training: Training
     files: dict[str, str] = Field(description="SHA-256 of every other file in the bundle")
+    # Bundles made before it was recorded have none; they stay valid.
+    dataset: DatasetRecord | None = None
 
     @model_validator(mode="after")
     def _consistent(self) -> BundleMetadata:
@@ -106,6 +120,15 @@ class BundleMetadata(_Strict):
             raise ValueError("normalisation must have one value per input feature")
         if not self.layers or self.layers[-1].units != 1:
             raise ValueError("the last layer must have one unit (the probability)")
+        if self.dataset is not None:
+            # Listed, so the bundle's checksums cover the copy as they cover the model.
+            file = self.dataset.file
+            if file is not None and file not in self.files:
+                raise ValueError(f"dataset file {file!r} is not listed in files")
+            if file is not None and self.files[file] != self.dataset.sha256:
+                raise ValueError(f"dataset file {file!r} is not a verbatim copy of the table")
+            if any(i < 0 or i >= self.dataset.rows for i in self.dataset.holdout):
+                raise ValueError("dataset holdout indexes must be data rows of the file")
         return self
 
     @property

@@ -13,6 +13,9 @@ Layout of one model's folder::
       .lock               serialises writers (flock); readers never take it
       .fetch.lock         one fetch at a time per node, in a mirrored store (``mirror``)
 
+Only ``add`` (and a mirror installing a version) makes a model's folder: reading a model the
+store does not hold, or a switch that fails on it, leaves the store as it was.
+
 A reader opens ``current.json`` and sees either the old or the new pointer, never a partial
 one, because writers build the new file beside it and ``os.replace`` it into place. Writers
 (add, promote, rollback) hold an exclusive lock on ``.lock``, so racing promotes apply one
@@ -151,10 +154,18 @@ class ModelStore:
     def current_version(self, name: str) -> int:
         pointer = self.pointer(name)
         if pointer is None:
-            if not self.versions(name):
-                raise ModelNotFound(self._unknown_model_message(name))
+            self.check_known(name)
             raise ModelNotFound(f"model {name!r} has no current version: promote one")
         return pointer.version
+
+    def check_known(self, name: str) -> None:
+        """Raise ModelNotFound unless the store holds a version of ``name``."""
+        if not self.versions(name):
+            known = ", ".join(m for m in self.models() if self.versions(m)) or "none"
+            raise ModelNotFound(
+                f"no model {name!r}; models: {known}",
+                local=f"no model {name!r} in {self.root}; models: {known}",
+            )
 
     def bundle(self, name: str, version: int | None = None, *, verify: bool = True) -> Bundle:
         """The given version of a model, or its current one; verified unless told otherwise."""
@@ -162,8 +173,7 @@ class ModelStore:
             version = self.current_version(name)
         path = self._model_dir(name) / str(version)
         if not path.is_dir():
-            if not self.versions(name):
-                raise ModelNotFound(self._unknown_model_message(name))
+            self.check_known(name)
             raise ModelNotFound(f"model {name!r} has no version {version}")
         bundle = Bundle.open(path, verify=verify)
         if verify:
@@ -203,6 +213,8 @@ class ModelStore:
         return None
 
     def history(self, name: str) -> list[HistoryEntry]:
+        """Every switch, oldest first; none for a model the store does not hold (the gates
+        read it for a model's first version too)."""
         try:
             lines = (self._model_dir(name) / HISTORY_FILE).read_text().splitlines()
         except FileNotFoundError:
@@ -321,6 +333,7 @@ class ModelStore:
         """The canary becomes current (``promote``), or every request goes to the current
         version again. With ``started``, only if that canary still runs (another process, or
         a person, may have ended it)."""
+        self.check_known(name)
         pointer = self.pointer(name)
         canary = pointer.canary if pointer else None
         if canary is None or (started is not None and canary.started != started):
@@ -347,6 +360,7 @@ class ModelStore:
         """Return to the previous current version, or to ``to``; a later rollback undoes this.
         With ``expected`` (from, to), only if that is still the switch it makes (it was
         checked before the lock was taken)."""
+        self.check_known(name)
         if to is not None:
             self.bundle(name, to)
         with self._locked(name):
@@ -498,16 +512,15 @@ class ModelStore:
             )
 
     def _locked(self, name: str):
+        """The model's writer lock. Its folder must exist: a switch of a model the store does
+        not hold fails without leaving a folder that would list it."""
         folder = self._model_dir(name)
-        folder.mkdir(parents=True, exist_ok=True)
+        if not folder.is_dir():
+            self.check_known(name)
         return flock(folder / LOCK_FILE)
 
     def _model_dir(self, name: str) -> Path:
         return self.root / check_model_name(name)
-
-    def _unknown_model_message(self, name: str) -> str:
-        known = ", ".join(self.models()) or "none"
-        return f"no model {name!r} (models: {known})"
 
 
 def _check_current(name: str, old: Pointer | None, expected: int | None) -> None:

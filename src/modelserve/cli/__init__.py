@@ -20,6 +20,9 @@ from modelserve.cli.training import import_legacy, train
 from modelserve.errors import ModelserveError
 from modelserve.settings import get_settings
 
+FAILURE = 1
+USAGE = 2
+
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, prog_name="modelserve")
@@ -34,6 +37,9 @@ def cli(ctx: click.Context, store: Path | None) -> None:
     """Train, store and serve Keras models."""
     ctx.obj = Context(get_settings(store=store))
 
+
+# One line each in `modelserve --help` at 80 columns, for verbs whose first sentence is longer.
+evaluate.short_help = evaluate.short_help or "Accuracy and more of a model on a labelled CSV."
 
 for command in (
     train,
@@ -53,7 +59,8 @@ for command in (
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Run the CLI; every user error becomes one line on stderr and its exit code."""
+    """Run the CLI; every error becomes one line on stderr and its exit code: 2 for usage
+    (what the command line says cannot be run), 1 for a command that ran and failed."""
     try:
         cli.main(args=argv, prog_name="modelserve", standalone_mode=False)
     except click.exceptions.Abort:
@@ -63,16 +70,16 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(exc.exit_code)
     except click.UsageError as exc:
         hint = f" (see '{exc.ctx.command_path} --help')" if exc.ctx else ""
-        _fail(f"{exc.format_message()}{hint}", 2)
-    except click.ClickException as exc:
-        _fail(exc.format_message(), 2)
+        _fail(f"{exc.format_message()}{hint}", USAGE)
+    except click.ClickException as exc:  # e.g. a file click could not open
+        _fail(exc.format_message(), FAILURE)
     except ModelserveError as exc:
-        _fail(str(exc), exc.exit_code)
+        _fail(exc.local_message(), exc.exit_code)
     except ValidationError as exc:
-        # Settings read from the environment failed validation.
+        # Settings read from the environment failed validation: options given another way.
         first = exc.errors()[0]
         field = "MODELSERVE_" + "_".join(str(p) for p in first["loc"]).upper()
-        _fail(f"{field}: {first['msg']}", 2)
+        _fail(f"{field}: {first['msg']}", USAGE)
 
 
 def _fail(message: str, code: int) -> None:

@@ -14,7 +14,7 @@ def canary() -> None:
     """Start, watch, promote or abort a canary release."""
 
 
-@canary.command()
+@canary.command(short_help="Let VERSION answer a share of requests, through the gates.")
 @click.argument("version", type=click.IntRange(min=1))
 @click.option(
     "--fraction",
@@ -31,6 +31,10 @@ def start(ctx: Context, version: int, fraction: float | None, model_name: str | 
 
     name = model_name or ctx.settings.model
     settings = ctx.settings.model_copy(update={"canary": fraction} if fraction else {})
+    if not settings.canary:
+        raise click.UsageError(
+            "a canary needs a share of requests: --fraction, or MODELSERVE_CANARY (e.g. 0.1)"
+        )
     entry = GatedSwitch(ctx.store, name, settings, click.echo).start_canary(
         version, "canary started from the command line"
     )
@@ -40,7 +44,7 @@ def start(ctx: Context, version: int, fraction: float | None, model_name: str | 
     )
 
 
-@canary.command()
+@canary.command(short_help="The running canary: its share, its plan, what it answered.")
 @model_name_option
 @json_option
 @pass_context
@@ -49,6 +53,7 @@ def status(ctx: Context, model_name: str | None, as_json: bool) -> None:
     from modelserve.canary import judge, tallies
 
     name = model_name or ctx.settings.model
+    ctx.store.check_known(name)
     pointer = ctx.store.pointer(name)
     running = pointer.canary if pointer else None
     if running is not None:
@@ -93,7 +98,7 @@ def status(ctx: Context, model_name: str | None, as_json: bool) -> None:
     )
 
 
-@canary.command()
+@canary.command(short_help="Make the canary current now.")
 @model_name_option
 @pass_context
 def promote(ctx: Context, model_name: str | None) -> None:

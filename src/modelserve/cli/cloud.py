@@ -173,16 +173,17 @@ def _user_data(
             prefer=installed_versions(train=options.trains),
         )
         return render_user_data(options, wheel, requirements)
+    # The options, or their combination, cannot make user-data: a usage error.
     except ValidationError as exc:
         first = exc.errors()[0]
         message = first["msg"].removeprefix("Value error, ")
         field = first["loc"][0] if first["loc"] else None
         if field is None:
-            raise InvalidInput(message) from exc
+            raise click.UsageError(message) from exc
         option = OPTION_NAMES.get(field, "--" + str(field).replace("_", "-"))
-        raise InvalidInput(f"{option}: {message}") from exc
+        raise click.UsageError(f"{option}: {message}") from exc
     except ValueError as exc:
-        raise InvalidInput(str(exc)) from exc
+        raise click.UsageError(str(exc)) from exc
 
 
 # Settings fields whose command-line option is named otherwise.
@@ -204,12 +205,12 @@ def _show_once(user_data) -> None:
         )
 
 
-@click.group()
+@click.group(short_help="Render cloud-init user-data; launch nodes on OpenStack.")
 def cloud() -> None:
     """Contextualize cloud VMs: render cloud-init user-data, launch nodes on OpenStack."""
 
 
-@cloud.command()
+@cloud.command(short_help="Print cloud-init user-data that makes a VM a node.")
 @render_options
 def render(**options) -> None:
     """Print cloud-config user-data that turns a stock Debian/Ubuntu VM into a node.
@@ -222,7 +223,7 @@ def render(**options) -> None:
     _show_once(user_data)
 
 
-@cloud.command()
+@cloud.command(short_help="Send this installation's wheel to a node over SSH.")
 @click.argument("address")
 @click.option("--ssh-user", default="appuser", show_default=True, help="Login on the node.")
 @click.option(
@@ -248,7 +249,7 @@ def deliver(address, ssh_user, identity, wait) -> None:
     )
 
 
-@cloud.command()
+@cloud.command(short_help="Launch servers, send them modelserve, wait until they serve.")
 @render_options
 @click.option("--count", type=click.IntRange(1, 50), default=1, show_default=True)
 @click.option("--image", default="debian-12", show_default=True, help="Image name or id.")
@@ -319,7 +320,7 @@ def launch(
     from modelserve.cloud.ssh import deliver
 
     if not (options["source"] or options["ssh_keys"] or key_name):
-        raise InvalidInput(
+        raise click.UsageError(
             "nothing could log in to send modelserve: give --ssh-key (for appuser) or "
             "--key-name (for the image's user), or --source for nodes to fetch it"
         )
@@ -382,7 +383,7 @@ def launch(
         click.echo(f"added {len(nodes)} server(s) to {inventory}", err=True)
 
 
-@cloud.command()
+@cloud.command(short_help="Write this installation's wheel into FOLDER; print its path.")
 @click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
 def wheel(folder: Path) -> None:
     """Write this installation's modelserve wheel into FOLDER and print its path (what
@@ -397,7 +398,7 @@ def wheel(folder: Path) -> None:
     click.echo(target.resolve())
 
 
-@cloud.command()
+@cloud.command(short_help="Print the dependency versions this installation runs.")
 @click.option("--train", is_flag=True, help="Include the training extra (TensorFlow).")
 def constraints(train: bool) -> None:
     """Print the dependency versions this installation runs (a pip constraints file)."""
@@ -406,7 +407,7 @@ def constraints(train: bool) -> None:
     click.echo(installed_versions(train=train), nl=False)
 
 
-@cloud.command("list")
+@cloud.command("list", short_help="modelserve servers in the project: role, status, address.")
 @click.option("--cloud", "cloud_name", default=None, help="Entry of clouds.yaml (or OS_CLOUD).")
 def list_servers(cloud_name) -> None:
     """modelserve servers in the project, with role, status and address."""
@@ -419,7 +420,7 @@ def list_servers(cloud_name) -> None:
     )
 
 
-@cloud.command()
+@cloud.command(short_help="Delete server NAME and the floating IPs launch made for it.")
 @click.argument("name")
 @click.option("--cloud", "cloud_name", default=None, help="Entry of clouds.yaml (or OS_CLOUD).")
 def delete(name, cloud_name) -> None:

@@ -11,7 +11,7 @@ import click
 
 from modelserve.bundles import ModelStore, check_model_name
 from modelserve.errors import InvalidInput
-from modelserve.settings import Settings, demo_bundle_path
+from modelserve.settings import DEMO_MODEL_NAME, Settings, demo_bundle_path
 
 
 class Context:
@@ -21,8 +21,9 @@ class Context:
     @cached_property
     def store(self) -> ModelStore:
         store = ModelStore(self.settings.store)
-        if self.settings.seed_demo:
-            store.seed(demo_bundle_path(), self.settings.model)
+        # The demo is the diabetes model: a store meant for a model of one's own starts empty.
+        if self.settings.seed_demo and self.settings.model == DEMO_MODEL_NAME:
+            store.seed(demo_bundle_path(), DEMO_MODEL_NAME)
         return store
 
 
@@ -65,11 +66,21 @@ model_option = click.option(
     default=ModelRef(None),
     help="Model and optional version; default: MODELSERVE_MODEL, its current version.",
 )
+
+
+def _model_name(ctx, param, value: str | None) -> str | None:
+    try:
+        return None if value is None else check_model_name(value)
+    except InvalidInput as exc:
+        raise click.BadParameter(str(exc), ctx, param) from None
+
+
 model_name_option = click.option(
     "--model",
     "model_name",
     default=None,
     metavar="NAME",
+    callback=_model_name,
     help="Model name; default: MODELSERVE_MODEL.",
 )
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
@@ -101,3 +112,10 @@ def _cell(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.4f}"
     return "" if value is None else str(value)
+
+
+def empty_folder(ctx, param, value):
+    """A folder option or argument that must be new or empty: refused before any work."""
+    if value is not None and value.is_dir() and any(value.iterdir()):
+        raise click.BadParameter(f"{value} exists and is not empty", ctx, param)
+    return value

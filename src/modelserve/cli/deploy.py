@@ -9,16 +9,16 @@ from pathlib import Path
 
 import click
 
-from modelserve.cli.common import Context, pass_context
+from modelserve.cli.common import Context, empty_folder, pass_context
 
 
-@click.group()
+@click.group(short_help="Receive models by `git push production`, behind gates.")
 def deploy() -> None:
     """Receive models by `git push production`, behind validation gates."""
 
 
-@deploy.command()
-@click.argument("path", type=click.Path(file_okay=False, path_type=Path))
+@deploy.command(short_help="A bare repository whose hooks gate and promote pushes.")
+@click.argument("path", type=click.Path(file_okay=False, path_type=Path), callback=empty_folder)
 @click.option(
     "--branch", default=None, help="Branch that deploys; default: MODELSERVE_DEPLOY_BRANCH."
 )
@@ -45,7 +45,7 @@ def init(ctx: Context, path: Path, branch: str | None) -> None:
     )
 
 
-@deploy.command()
+@deploy.command(short_help="Run the gates on a bundle folder, changing nothing.")
 @click.argument("bundle", type=click.Path(file_okay=False, exists=True, path_type=Path))
 @pass_context
 def check(ctx: Context, bundle: Path) -> None:
@@ -63,7 +63,7 @@ def check(ctx: Context, bundle: Path) -> None:
     click.echo(f"{bundle} passes every gate")
 
 
-@deploy.command("pre-receive")
+@deploy.command("pre-receive", short_help="Git hook: gate pushed bundles before any ref moves.")
 @pass_context
 def pre_receive(ctx: Context) -> None:
     """Git hook: gate pushed bundles before any ref moves (reads git's stdin)."""
@@ -75,7 +75,7 @@ def pre_receive(ctx: Context) -> None:
         raise SystemExit(1)
 
 
-@deploy.command("post-receive")
+@deploy.command("post-receive", short_help="Git hook: promote the bundle pre-receive passed.")
 @pass_context
 def post_receive(ctx: Context) -> None:
     """Git hook: promote the bundle that pre-receive passed (reads git's stdin)."""

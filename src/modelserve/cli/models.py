@@ -57,7 +57,7 @@ def list_models(ctx: Context, as_json: bool) -> None:
     )
 
 
-@models.command()
+@models.command(short_help="One version's metadata (default: current); checks its files.")
 @model_option
 @json_option
 @pass_context
@@ -85,6 +85,13 @@ def show(ctx: Context, model_ref, as_json: bool) -> None:
         f"training  {t.source}, epochs {t.epochs}, batch size {t.batch_size}, seed {t.seed}"
         f", data sha256 {t.data_sha256 or 'unknown'}"
     )
+    if meta.dataset is not None:
+        d = meta.dataset
+        copy = f"copy {bundle.dataset_path()}" if d.file else "no copy in the bundle"
+        click.echo(
+            f"data      {d.name}, {d.rows} rows, sha256 {d.sha256[:12]}, "
+            f"{len(d.holdout)} measured; {copy}"
+        )
     m = meta.evaluation.metrics
     click.echo(
         f"claimed   {meta.evaluation.split}: accuracy {m.accuracy:.4f}, "
@@ -120,7 +127,7 @@ def add(ctx: Context, path: Path, model_name: str | None, promote: bool) -> None
         click.echo(f"{name}: current version {entry.from_version} -> {entry.to_version}")
 
 
-@models.command()
+@models.command(short_help="Make VERSION current, if it passes the same gates as a push.")
 @click.argument("version", type=click.IntRange(min=1))
 @model_name_option
 @click.option("--reason", default="promoted from the command line", show_default=True)
@@ -137,7 +144,7 @@ def promote(ctx: Context, version: int, model_name: str | None, reason: str, for
     click.echo(f"{name}: current version {entry.from_version} -> {entry.to_version}")
 
 
-@click.command()
+@click.command(short_help="Return to the previous current version, through the gates.")
 @click.option(
     "--to",
     "to",
@@ -158,6 +165,7 @@ def rollback(
     from modelserve.delivery.promotion import GatedSwitch
 
     name = model_name or ctx.settings.model
+    ctx.store.check_known(name)
     entry = GatedSwitch(ctx.store, name, ctx.settings, click.echo, force).rollback(to, reason)
     click.echo(f"{name}: current version {entry.from_version} -> {entry.to_version}")
 
@@ -165,13 +173,22 @@ def rollback(
 models.add_command(rollback)
 
 
-@models.command()
+@models.command(short_help="Every switch of the current version, newest first.")
 @model_name_option
+@click.option("--reverse", is_flag=True, help="Oldest first.")
 @json_option
 @pass_context
-def history(ctx: Context, model_name: str | None, as_json: bool) -> None:
-    """Every switch of the current version, oldest first."""
-    entries = ctx.store.history(model_name or ctx.settings.model)
+def history(ctx: Context, model_name: str | None, reverse: bool, as_json: bool) -> None:
+    """Every switch of the current version, newest first (as on the /models page).
+
+    Each row: when, what (promote, rollback, canary, abort), from and to which version, the
+    version's commit, the accuracy the gates measured and the reason. --json prints one JSON
+    object per line, in the same order."""
+    name = model_name or ctx.settings.model
+    ctx.store.check_known(name)
+    entries = ctx.store.history(name)
+    if not reverse:
+        entries.reverse()
     if as_json:
         for entry in entries:
             echo_json(entry.model_dump(mode="json", by_alias=True))

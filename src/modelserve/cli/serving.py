@@ -30,7 +30,7 @@ from modelserve.cli.common import Context, pass_context
 @pass_context
 def serve(ctx: Context, host, port, workers, bind_fd) -> None:
     """Run the web front end (pages and JSON APIs) under granian."""
-    from modelserve.web.server import address, check_address_free, run
+    from modelserve.web.server import check_address_free, run
 
     updates = {
         k: v
@@ -39,18 +39,12 @@ def serve(ctx: Context, host, port, workers, bind_fd) -> None:
     }
     settings = ctx.settings.model_copy(update=updates)
     ctx.store  # noqa: B018 - installs the demo bundle once, before workers start
-    mode = "celery" if settings.broker_url else "embedded"
     if bind_fd is None:
         check_address_free(settings.host, settings.port)
-        click.echo(
-            f"modelserve: serving {settings.model} ({mode} mode) on "
-            f"http://{address(settings.host, settings.port)}/",
-            err=True,
-        )
     run(settings, bind_fd)
 
 
-@click.command()
+@click.command(short_help="Run Celery workers that answer prediction requests.")
 @click.option(
     "--concurrency",
     type=click.IntRange(min=1),
@@ -86,7 +80,7 @@ def worker(ctx: Context, concurrency) -> None:
     raise SystemExit(process.exitcode)
 
 
-@click.command()
+@click.command(short_help="Exit 0 if this node's web server (or worker) answers.")
 @click.option(
     "--url",
     default=None,

@@ -27,14 +27,10 @@ Echo = Callable[[str], None]
 class CloudError(ModelserveError):
     """The cloud refused or failed a request; the message says what it answered."""
 
-    exit_code = 1
-
 
 class UnknownResource(CloudError):
     """What the command line names or needs does not exist: an image, flavor, network or key
     pair, or an external network for floating IPs."""
-
-    exit_code = 2
 
 
 @dataclass(frozen=True)

@@ -40,8 +40,6 @@ PYPI = "https://pypi.org/simple"
 class SoftwareError(ModelserveError):
     """The node's software cannot be pinned or built here."""
 
-    exit_code = 1
-
 
 @dataclass(frozen=True)
 class Wheel:

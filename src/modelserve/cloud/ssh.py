@@ -26,8 +26,6 @@ _KEY_LINE = re.compile(r"((?:ssh|ecdsa|sk)-[\w@.-]+) ([A-Za-z0-9+/=]+)")
 class DeliveryError(ModelserveError):
     """The wheel could not be sent to the node."""
 
-    exit_code = 1
-
 
 def host_keys(console: str) -> list[str]:
     """``type key`` for each host key cloud-init printed on the console (the last boot's)."""

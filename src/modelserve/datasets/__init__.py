@@ -3,6 +3,7 @@
 from modelserve.datasets.tabular import (
     PIMA_FEATURES,
     Dataset,
+    ExtraColumns,
     default_feature_names,
     parse_row,
     read_csv,
@@ -13,6 +14,7 @@ from modelserve.datasets.tabular import (
 __all__ = [
     "PIMA_FEATURES",
     "Dataset",
+    "ExtraColumns",
     "default_feature_names",
     "parse_row",
     "read_csv",

@@ -22,6 +22,10 @@ GATE_SHARE = 5  # one row in about five
 class GateSplit:
     gate: Dataset  # for the gates only; its sha256 names these rows
     training: Dataset  # what a training run may use (and split further for its holdout)
+    # 0-based indexes into the table split, in its row order: which of its rows each side
+    # holds, so that a bundle can name the rows it was measured on.
+    gate_rows: np.ndarray
+    training_rows: np.ndarray
 
 
 def gate_split(dataset: Dataset) -> GateSplit:
@@ -36,7 +40,12 @@ def gate_split(dataset: Dataset) -> GateSplit:
         ],
         dtype=bool,
     )
-    return GateSplit(_rows(dataset, chosen), _rows(dataset, ~chosen))
+    return GateSplit(
+        _rows(dataset, chosen),
+        _rows(dataset, ~chosen),
+        gate_rows=np.flatnonzero(chosen),
+        training_rows=np.flatnonzero(~chosen),
+    )
 
 
 def _rows(dataset: Dataset, mask: np.ndarray) -> Dataset:

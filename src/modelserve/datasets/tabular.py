@@ -1,11 +1,14 @@
 from __future__ import annotations
 
 import csv
+import difflib
 import hashlib
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -30,13 +33,19 @@ def default_feature_names(n_features: int) -> tuple[str, ...]:
     return tuple(f"x{i}" for i in range(1, n_features + 1))
 
 
+ExtraColumns = Literal["ignore", "refuse"]
+LABEL = "label"
+
+
 @dataclass(frozen=True)
 class Dataset:
-    features: np.ndarray  # (N, F) float32
+    features: np.ndarray  # (N, F) float32, in the model's feature order
     labels: np.ndarray | None  # (N,) int64 of 0/1, or None for an unlabelled table
     feature_names: tuple[str, ...]
     sha256: str
     lines: np.ndarray  # (N,) the 1-based source line of each row, for messages
+    # Header names of the columns the model does not read, in file order.
+    ignored_columns: tuple[str, ...] = ()
 
     def __len__(self) -> int:
         return len(self.features)
@@ -48,6 +57,8 @@ def read_csv(
     n_features: int | None = None,
     labels: bool | None = None,
     feature_names: Sequence[str] | None = None,
+    label_column: str | None = None,
+    extra_columns: ExtraColumns = "ignore",
 ) -> Dataset:
     """Read a CSV file; see :func:`read_csv_text`."""
     try:
@@ -55,7 +66,13 @@ def read_csv(
     except OSError as exc:
         raise InvalidInput(f"cannot read {path}: {exc.strerror}", field="data") from exc
     return read_csv_bytes(
-        raw, source=str(path), n_features=n_features, labels=labels, feature_names=feature_names
+        raw,
+        source=str(path),
+        n_features=n_features,
+        labels=labels,
+        feature_names=feature_names,
+        label_column=label_column,
+        extra_columns=extra_columns,
     )
 
 
@@ -66,6 +83,8 @@ def read_csv_bytes(
     n_features: int | None = None,
     labels: bool | None = None,
     feature_names: Sequence[str] | None = None,
+    label_column: str | None = None,
+    extra_columns: ExtraColumns = "ignore",
 ) -> Dataset:
     try:
         text = raw.decode("utf-8-sig")
@@ -78,6 +97,8 @@ def read_csv_bytes(
         n_features=n_features,
         labels=labels,
         feature_names=feature_names,
+        label_column=label_column,
+        extra_columns=extra_columns,
         sha256=hashlib.sha256(raw).hexdigest(),
     )
 
@@ -89,26 +110,81 @@ def read_csv_text(
     n_features: int | None = None,
     labels: bool | None = None,
     feature_names: Sequence[str] | None = None,
+    label_column: str | None = None,
+    extra_columns: ExtraColumns = "ignore",
     sha256: str | None = None,
 ) -> Dataset:
-    """Parse a numeric table, with or without a header line and a trailing 0/1 label column.
+    """Parse a numeric table, with or without a header line and a 0/1 label column.
 
-    ``n_features`` is the model's input width when known: rows may then carry that many fields,
-    or one more for the label. Without it (training), the last column is the label. ``labels``
-    set to True requires the label column; False forbids it. ``feature_names`` (the model's)
-    name columns in error messages when the table has no header.
+    ``labels`` set to True requires the label column; False forbids it; None takes it if there.
+
+    With a header and the model's ``feature_names``, columns are found by name in any order
+    (exactly, else ignoring case and treating spaces, ``-`` and ``_`` alike) and the features
+    come out in the model's order. The label is the column named ``label_column`` (default
+    ``label``, any case), else the one column left over if its values are all 0 or 1. Other
+    columns are ignored and listed in ``ignored_columns``, or refused with
+    ``extra_columns="refuse"``.
+
+    Without a header, columns are taken by position: ``n_features`` is the model's input width
+    when known, and rows may carry that many fields or one more for the label. Without
+    ``feature_names`` (training), the header, if any, names the features and the label is the
+    column named ``label_column``/``label``, else the last one.
     """
+    if extra_columns not in ("ignore", "refuse"):
+        raise ValueError(f"extra_columns must be 'ignore' or 'refuse', not {extra_columns!r}")
+    records = list(_records(text, source))
+    header: list[str] | None = None
+    if records and _is_header(records[0][1]):
+        header = [f.strip() for f in records[0][1]]
+        _refuse_duplicates(header, source, records[0][0])
+        records = records[1:]
+    digest = sha256 or hashlib.sha256(text.encode()).hexdigest()
+    if header is not None and feature_names:
+        return _read_by_name(
+            records,
+            header,
+            source=source,
+            feature_names=tuple(feature_names),
+            labels=labels,
+            label_column=label_column,
+            extra_columns=extra_columns,
+            sha256=digest,
+        )
+    return _read_by_position(
+        records,
+        header,
+        source=source,
+        n_features=n_features,
+        labels=labels,
+        feature_names=feature_names,
+        label_column=label_column,
+        sha256=digest,
+    )
+
+
+def _read_by_position(
+    records: list[tuple[int, list[str]]],
+    header: list[str] | None,
+    *,
+    source: str,
+    n_features: int | None,
+    labels: bool | None,
+    feature_names: Sequence[str] | None,
+    label_column: str | None,
+    sha256: str,
+) -> Dataset:
     rows: list[list[float]] = []
     line_numbers: list[int] = []
-    header: list[str] | None = None
     width: int | None = None
-
-    for line_no, fields in _records(text, source):
-        if header is None and not rows and _is_header(fields):
-            header = [f.strip() for f in fields]
-            continue
+    for line_no, fields in records:
         if width is None:
             width = _check_width(len(fields), n_features, labels, source, line_no)
+            if header is not None and width != len(header):
+                raise InvalidInput(
+                    f"{source} line {line_no}: expected {len(header)} fields like the header, "
+                    f"found {width}",
+                    line=line_no,
+                )
         elif len(fields) != width:
             raise InvalidInput(
                 f"{source} line {line_no}: expected {width} fields like the first row, "
@@ -124,31 +200,216 @@ def read_csv_text(
     table = np.asarray(rows, dtype=np.float64)
     n_cols = table.shape[1]
     has_labels = n_features is None or n_cols == n_features + 1
-    n_feat = n_cols - 1 if has_labels else n_cols
+    label_at: int | None = None
     if has_labels:
-        label_col = table[:, -1]
-        bad = np.flatnonzero((label_col != 0) & (label_col != 1))
-        if bad.size:
-            i = int(bad[0])
-            raise InvalidInput(
-                f"{source} line {line_numbers[i]}, column {n_cols} (label): "
-                f"label must be 0 or 1, found {label_col[i]:g}",
-                field="label",
-                line=line_numbers[i],
-            )
+        named = _find_label(header, label_column, taken=set()) if header else None
+        if named is None and header and label_column is not None:
+            raise _no_label_column(source, label_column)
+        label_at = n_cols - 1 if named is None else named
+        _check_labels(table[:, label_at], line_numbers, source, label_at, header)
+    feature_cols = [c for c in range(n_cols) if c != label_at]
     if header:
-        names = tuple(header[:n_feat])
-    elif feature_names and len(feature_names) == n_feat:
+        names = tuple(header[c] for c in feature_cols)
+    elif feature_names and len(feature_names) == len(feature_cols):
         names = tuple(feature_names)
     else:
-        names = default_feature_names(n_feat)
+        names = default_feature_names(len(feature_cols))
     return Dataset(
-        features=np.ascontiguousarray(table[:, :n_feat], dtype=np.float32),
-        labels=table[:, -1].astype(np.int64) if has_labels else None,
+        features=np.ascontiguousarray(table[:, feature_cols], dtype=np.float32),
+        labels=table[:, label_at].astype(np.int64) if label_at is not None else None,
         feature_names=names,
-        sha256=sha256 or hashlib.sha256(text.encode()).hexdigest(),
+        sha256=sha256,
         lines=np.asarray(line_numbers),
     )
+
+
+def _read_by_name(
+    records: list[tuple[int, list[str]]],
+    header: list[str],
+    *,
+    source: str,
+    feature_names: tuple[str, ...],
+    labels: bool | None,
+    label_column: str | None,
+    extra_columns: ExtraColumns,
+    sha256: str,
+) -> Dataset:
+    feature_cols = _match_features(header, feature_names, source)
+    taken = {c for c in feature_cols if c is not None}
+    label_at = _find_label(header, label_column, taken) if labels is not False else None
+    if label_at is not None:
+        taken.add(label_at)
+    missing = [name for name, col in zip(feature_names, feature_cols, strict=True) if col is None]
+    if missing:
+        raise _missing_columns(source, missing, feature_names, header, taken)
+    if label_at is None and labels is not False and label_column is not None:
+        raise _no_label_column(source, label_column)
+
+    rest = [c for c in range(len(header)) if c not in taken]
+    candidate: int | None = None
+    if label_at is None and labels is not False and len(rest) == 1:
+        if labels:
+            label_at = rest[0]
+            taken.add(label_at)
+        else:
+            # With labels optional, a lone leftover column is the label only if it reads as
+            # one; otherwise it is an ordinary extra column, not an error.
+            candidate = rest[0]
+    if labels is True and label_at is None:
+        others = f" (other columns: {', '.join(_show(header, c) for c in rest)})" if rest else ""
+        raise InvalidInput(f"{source}: no label column: name it {LABEL!r}{others}", field=LABEL)
+    if extra_columns == "refuse":
+        # Refused before reading the rows unless only the leftover label candidate is extra.
+        _refuse_extra(source, header, taken | {candidate}, feature_names)
+
+    used = [c for c in feature_cols if c is not None]
+    if label_at is not None:
+        used.append(label_at)
+    rows: list[list[float]] = []
+    candidate_values: list[float | None] = []
+    line_numbers: list[int] = []
+    for line_no, fields in records:
+        if len(fields) != len(header):
+            raise InvalidInput(
+                f"{source} line {line_no}: expected {len(header)} fields like the header, "
+                f"found {len(fields)}",
+                line=line_no,
+            )
+        rows.append(_parse_fields(fields, source, line_no, header, columns=used))
+        if candidate is not None:
+            candidate_values.append(_number(fields[candidate]))
+        line_numbers.append(line_no)
+    if not rows:
+        raise InvalidInput(f"{source}: no data rows", field="data")
+
+    table = np.asarray(rows, dtype=np.float64)
+    label_values: np.ndarray | None = None
+    if label_at is not None:
+        label_values = table[:, -1]
+        _check_labels(label_values, line_numbers, source, label_at, header)
+    elif candidate is not None and all(v in (0, 1) for v in candidate_values):
+        label_values = np.asarray(candidate_values, dtype=np.float64)
+        taken.add(candidate)
+
+    if extra_columns == "refuse":
+        _refuse_extra(source, header, taken, feature_names)
+    return Dataset(
+        features=np.ascontiguousarray(table[:, : len(feature_names)], dtype=np.float32),
+        labels=None if label_values is None else label_values.astype(np.int64),
+        feature_names=feature_names,
+        sha256=sha256,
+        lines=np.asarray(line_numbers),
+        ignored_columns=tuple(_show(header, c) for c in range(len(header)) if c not in taken),
+    )
+
+
+def _refuse_extra(
+    source: str, header: list[str], taken: set[int | None], feature_names: tuple[str, ...]
+) -> None:
+    extra = [_show(header, c) for c in range(len(header)) if c not in taken]
+    if extra:
+        raise InvalidInput(
+            f"{source}: columns not used by the model: {', '.join(extra)}; "
+            f"the model's features are {', '.join(feature_names)}",
+            field=extra[0],
+        )
+
+
+def _key(name: str) -> str:
+    """A column name as matched loosely: any case, spaces, ``-`` and ``_`` alike."""
+    return re.sub(r"[\s_-]+", "_", name.strip().casefold()).strip("_")
+
+
+def _match_features(
+    header: list[str], feature_names: tuple[str, ...], source: str
+) -> list[int | None]:
+    """The header column of each feature, or None; exact names first, then loose ones."""
+    exact = {name: col for col, name in enumerate(header)}
+    cols: list[int | None] = [exact.get(name.strip()) for name in feature_names]
+    taken = {c for c in cols if c is not None}
+    for i, name in enumerate(feature_names):
+        if cols[i] is not None:
+            continue
+        loose = [c for c, h in enumerate(header) if c not in taken and _key(h) == _key(name)]
+        if len(loose) > 1:
+            listed = ", ".join(repr(header[c]) for c in loose)
+            raise InvalidInput(
+                f"{source}: columns {listed} could each be the feature {name!r}: rename all "
+                f"but one",
+                field=name,
+            )
+        if loose:
+            cols[i] = loose[0]
+            taken.add(loose[0])
+    return cols
+
+
+def _find_label(header: list[str], label_column: str | None, taken: set[int]) -> int | None:
+    wanted = (label_column or LABEL).strip()
+    free = [c for c in range(len(header)) if c not in taken]
+    for c in free:
+        if header[c] == wanted:
+            return c
+    loose = [c for c in free if _key(header[c]) == _key(wanted)]
+    return loose[0] if len(loose) == 1 else None
+
+
+def _no_label_column(source: str, label_column: str) -> InvalidInput:
+    return InvalidInput(f"{source}: no label column named {label_column!r}", field=LABEL)
+
+
+def _missing_columns(
+    source: str,
+    missing: list[str],
+    feature_names: tuple[str, ...],
+    header: list[str],
+    taken: set[int],
+) -> InvalidInput:
+    unused = {_key(header[c]): header[c] for c in range(len(header)) if c not in taken}
+    described = []
+    for name in missing:
+        close = difflib.get_close_matches(_key(name), list(unused), n=1)
+        described.append(f"{name} (did you mean {unused[close[0]]!r}?)" if close else name)
+    return InvalidInput(
+        f"{source}: missing columns: {', '.join(described)}; "
+        f"the model's features are {', '.join(feature_names)}",
+        field=missing[0],
+    )
+
+
+def _refuse_duplicates(header: list[str], source: str, line_no: int) -> None:
+    seen: set[str] = set()
+    for col, name in enumerate(header, start=1):
+        if name and name in seen:
+            raise InvalidInput(
+                f"{source} line {line_no}, column {col}: the column name {name!r} appears twice",
+                field=name,
+                line=line_no,
+            )
+        seen.add(name)
+
+
+def _show(header: list[str], col: int) -> str:
+    return header[col] or f"column {col + 1}"
+
+
+def _check_labels(
+    values: np.ndarray,
+    line_numbers: list[int],
+    source: str,
+    col: int,
+    header: list[str] | None,
+) -> None:
+    bad = np.flatnonzero((values != 0) & (values != 1))
+    if bad.size:
+        i = int(bad[0])
+        name = header[col] if header and header[col] else LABEL
+        raise InvalidInput(
+            f"{source} line {line_numbers[i]}, column {col + 1} ({name}): "
+            f"label must be 0 or 1, found {values[i]:g}",
+            field=LABEL,
+            line=line_numbers[i],
+        )
 
 
 def parse_row(
@@ -182,15 +443,7 @@ def _records(text: str, source: str = "the CSV"):
 
 def _is_header(fields: list[str]) -> bool:
     # A header is a line where no field is a number; one typo in a data row does not qualify.
-    return all(not _looks_numeric(f) for f in fields)
-
-
-def _looks_numeric(field: str) -> bool:
-    try:
-        float(field)
-    except ValueError:
-        return False
-    return True
+    return all(_number(f) is None for f in fields)
 
 
 def _check_width(
@@ -220,15 +473,26 @@ def _check_width(
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
+def _number(field: str) -> float | None:
+    try:
+        return float(field)
+    except ValueError:
+        return None
+
+
 def _parse_fields(
-    fields: list[str], source: str, line_no: int | None, names: Sequence[str] | None
+    fields: list[str],
+    source: str,
+    line_no: int | None,
+    names: Sequence[str] | None,
+    *,
+    columns: Sequence[int] | None = None,
 ) -> list[float]:
+    """The numbers of ``columns`` (0-based; default all) of one row, in that order."""
     values = []
-    for col, field in enumerate(fields, start=1):
-        try:
-            value = float(field)
-        except ValueError:
-            value = None
+    for index in range(len(fields)) if columns is None else columns:
+        col, field = index + 1, fields[index]
+        value = _number(field)
         # Beyond float32's range a value becomes infinite once the model reads it.
         if value is None or not math.isfinite(value) or abs(value) > FLOAT32_MAX:
             where = f"line {line_no}, " if line_no is not None else ""

@@ -2,15 +2,44 @@
 
 from __future__ import annotations
 
+import shutil
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
 
 from modelserve.bundles import KERAS_FILE, WEIGHTS_FILE, Bundle, BundleMetadata, seal, write_weights
-from modelserve.bundles.metadata import Evaluation, Feature, Layer, Normalisation, Training
+from modelserve.bundles.bundle import DATASET_FILE, sha256_file
+from modelserve.bundles.metadata import (
+    DatasetRecord,
+    Evaluation,
+    Feature,
+    Layer,
+    Normalisation,
+    Training,
+)
+from modelserve.datasets import Dataset
 from modelserve.errors import InvalidInput
 from modelserve.training.keras_env import keras
+
+# Larger training data is recorded by name and digest only: a bundle is copied to every node
+# that serves it, and pushed through git.
+DATASET_COPY_LIMIT = 16 * 1024 * 1024
+
+
+def dataset_record(source: Path, dataset: Dataset, holdout: list[int]) -> DatasetRecord:
+    """What a bundle records of the table ``dataset`` was read from (``source``)."""
+    try:
+        size = Path(source).stat().st_size
+    except OSError as exc:
+        raise InvalidInput(f"cannot read {source}: {exc.strerror}", field="data") from exc
+    return DatasetRecord(
+        name=Path(source).name,
+        sha256=dataset.sha256,
+        rows=len(dataset),
+        file=DATASET_FILE if size <= DATASET_COPY_LIMIT else None,
+        holdout=holdout,
+    )
 
 
 def export_bundle(
@@ -22,8 +51,12 @@ def export_bundle(
     evaluation: Evaluation,
     training: Training,
     threshold: float = 0.5,
+    dataset: DatasetRecord | None = None,
+    dataset_source: Path | None = None,
 ) -> Bundle:
-    """Save ``model`` into an empty ``folder`` as a sealed bundle (version 1 until stored)."""
+    """Save ``model`` into an empty ``folder`` as a sealed bundle (version 1 until stored);
+    with ``dataset``, the record of its training data and, if the record names one, a
+    verbatim copy of ``dataset_source``."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     if any(folder.iterdir()):
@@ -31,6 +64,14 @@ def export_bundle(
     normalisation, layers, weights = describe_network(model)
     model.save(folder / KERAS_FILE)
     write_weights(folder / WEIGHTS_FILE, weights)
+    if dataset is not None and dataset.file is not None:
+        copy = folder / dataset.file
+        shutil.copyfile(dataset_source, copy)
+        if sha256_file(copy) != dataset.sha256:
+            raise InvalidInput(
+                f"{dataset_source} changed while the model was trained on it: train again",
+                field="data",
+            )
     metadata = BundleMetadata(
         name=name,
         version=1,
@@ -43,7 +84,8 @@ def export_bundle(
         training=training,
         files={},
     )
-    return seal(folder, metadata)
+    # Set after validation: the copy is listed in ``files`` only when the bundle is sealed.
+    return seal(folder, metadata.model_copy(update={"dataset": dataset}))
 
 
 def describe_network(model: keras.Model):

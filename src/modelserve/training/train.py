@@ -5,6 +5,7 @@ measure every version on."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,6 +29,9 @@ class Split:
     test_features: np.ndarray
     test_labels: np.ndarray
     description: str
+    # 0-based indexes into the table split, in the order of the features and labels above.
+    train_rows: np.ndarray
+    test_rows: np.ndarray
 
 
 def holdout_split(dataset: Dataset, seed: int, fraction: float = HOLDOUT_FRACTION) -> Split:
@@ -35,9 +39,12 @@ def holdout_split(dataset: Dataset, seed: int, fraction: float = HOLDOUT_FRACTIO
 
     if dataset.labels is None:
         raise ValueError("a holdout split needs labels")
-    xtr, xte, ytr, yte = train_test_split(
+    # The indexes ride along: the permutation depends only on the row count, the labels and
+    # the seed, so a seed gives the same split, and the same model, with or without them.
+    xtr, xte, ytr, yte, rtr, rte = train_test_split(
         dataset.features,
         dataset.labels,
+        np.arange(len(dataset)),
         test_size=fraction,
         stratify=dataset.labels,
         random_state=seed,
@@ -48,7 +55,30 @@ def holdout_split(dataset: Dataset, seed: int, fraction: float = HOLDOUT_FRACTIO
         xte,
         yte,
         f"stratified {fraction:.0%} holdout, seed {seed}, of {len(dataset)} rows",
+        train_rows=rtr,
+        test_rows=rte,
     )
+
+
+def measured_split(dataset: Dataset, seed: int) -> tuple[Split, list[int]]:
+    """The holdout split of the rows outside the gate data, and which rows of ``dataset``
+    (0-based, ascending) its holdout is."""
+    outside = gate_split(dataset)
+    split = holdout_split(outside.training, seed)
+    return split, sorted(int(i) for i in outside.training_rows[split.test_rows])
+
+
+# Called after each epoch with its 1-based number and Keras's figures (loss, accuracy).
+EpochReport = Callable[[int, dict[str, float]], None]
+
+
+class _EachEpoch(keras.callbacks.Callback):
+    def __init__(self, report: EpochReport):
+        super().__init__()
+        self.report = report
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.report(epoch + 1, {k: float(v) for k, v in (logs or {}).items()})
 
 
 @dataclass(frozen=True)
@@ -56,11 +86,20 @@ class TrainedModel:
     model: keras.Model
     evaluation: Evaluation
     training: Training
+    holdout_rows: list[int]  # the rows of the table given that the evaluation measured
 
 
 def train_classifier(
-    dataset: Dataset, *, epochs: int, batch_size: int, seed: int, threshold: float = 0.5
+    dataset: Dataset,
+    *,
+    epochs: int,
+    batch_size: int,
+    seed: int,
+    threshold: float = 0.5,
+    on_epoch: EpochReport | None = None,
 ) -> TrainedModel:
+    """Fit and evaluate the classifier. ``on_epoch`` sees the training figures only: no rows
+    are held back for validation figures, which would change what the model is fitted to."""
     import tensorflow as tf
 
     from modelserve.training.network import build_classifier
@@ -68,7 +107,7 @@ def train_classifier(
     keras.utils.set_random_seed(seed)
     tf.config.experimental.enable_op_determinism()
     # The gate data stays unseen: the gates measure every version on it.
-    split = holdout_split(gate_split(dataset).training, seed)
+    split, holdout_rows = measured_split(dataset, seed)
     model = build_classifier(split.train_features)
     model.compile(
         optimizer="adam",
@@ -83,6 +122,7 @@ def train_classifier(
         batch_size=batch_size,
         shuffle=True,
         verbose=0,
+        callbacks=[_EachEpoch(on_epoch)] if on_epoch else None,
     )
     probabilities = model.predict_on_batch(split.test_features)
     return TrainedModel(
@@ -103,4 +143,5 @@ def train_classifier(
             rows=len(split.train_labels),
             keras_version=keras.__version__,
         ),
+        holdout_rows=holdout_rows,
     )

@@ -1,24 +1,53 @@
-"""HTML pages: welcome, predictions, accuracy and the model registry."""
+"""HTML pages: welcome, predictions and their results, accuracy, and the model registry.
+
+Every page works for any model and version in the store (``?model=NAME`` or
+``?model=NAME:VERSION``; default: MODELSERVE_MODEL, its current version). A form post runs the
+model once, keeps the result (``web.results``) and redirects to it.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import numpy as np
-from flask import Blueprint, current_app, render_template, request
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 
+from modelserve.bundles import check_model_name
 from modelserve.datasets import Dataset, parse_row, read_csv, read_csv_bytes
-from modelserve.errors import InvalidInput, ModelserveError, PayloadTooLarge
-from modelserve.evaluation import classify, evaluate
-from modelserve.web.forms import DATASET, ROW, UPLOAD, AccuracyForm, PredictionForm
+from modelserve.errors import (
+    InvalidBundle,
+    InvalidInput,
+    ModelNotFound,
+    ModelserveError,
+    PayloadTooLarge,
+)
+from modelserve.evaluation import evaluate
+from modelserve.runtime import ModelRuntime
+from modelserve.web import charts
+from modelserve.web.forms import ModelDataForm, RowForm, UploadForm
 from modelserve.web.observability import note_model, note_prediction
+from modelserve.web.results import Description, PredictionResult, ResultStore
 from modelserve.web.services import Services
 
 blueprint = Blueprint("pages", __name__)
 
+SOURCES = {"data": ModelDataForm, "upload": UploadForm, "row": RowForm}
+
 
 def services() -> Services:
     return current_app.extensions["modelserve"]
+
+
+def results() -> ResultStore:
+    return current_app.extensions["modelserve.results"]
 
 
 @blueprint.before_request
@@ -28,43 +57,169 @@ def _check_csrf_token():
         current_app.extensions["csrf"].protect()
 
 
+# -- the model a page is about ---------------------------------------------------------------
+
+
 @dataclass(frozen=True)
-class PredictedRows:
-    probabilities: list[float]
-    predicted: list[int]
-    labels: list[int] | None
-    source: str
-    model: str
-    version: int
-    threshold: float
+class Chosen:
+    """The model and version a page shows, and what the picker offers."""
+
+    runtime: ModelRuntime
+    pinned: bool  # the version was asked for, rather than the current one
+    catalogue: list[tuple[str, str]]  # (value, label) for the model picker
+
+    @property
+    def value(self) -> str:
+        name = self.runtime.name
+        return f"{name}:{self.runtime.version}" if self.pinned else name
+
+
+def _chosen() -> Chosen:
+    svc = services()
+    asked = (request.values.get("model") or svc.settings.model).strip()
+    name, _, version = asked.partition(":")
+    try:
+        name = check_model_name(name)
+    except InvalidInput as exc:
+        raise ModelNotFound(str(exc)) from None
+    if version and not version.isdigit():
+        raise ModelNotFound(f"model: version must be a positive integer, got {version!r}")
+    if name not in svc.store.models():
+        raise ModelNotFound(f"no model {name!r} in the store")
+    runtime = svc.cache.get(name, int(version) if version else None)
+    note_model(request.environ, runtime.name, runtime.version)
+    return Chosen(runtime, bool(version), _catalogue())
+
+
+def _catalogue() -> list[tuple[str, str]]:
+    store = services().store
+    options = []
+    for name in store.models():
+        try:
+            current = store.current_version(name)
+        except ModelserveError:
+            current = None
+        options.append((name, f"{name} (current: version {current})"))
+        for version in reversed(store.versions(name)):
+            mark = " (current)" if version == current else ""
+            options.append((f"{name}:{version}", f"{name} version {version}{mark}"))
+    return options
+
+
+@dataclass(frozen=True)
+class ModelData:
+    """The labelled rows a model was trained and measured on, where they can be found."""
+
+    dataset: Dataset
+    name: str
+    holdout: np.ndarray | None  # indexes of the rows its evaluation measured, if recorded
+    trained_rows: int | None
+
+
+def _model_data(runtime: ModelRuntime) -> ModelData | None:
+    svc = services()
+    metadata = runtime.metadata
+    shape = {
+        "n_features": metadata.n_features,
+        "feature_names": metadata.feature_names,
+        "labels": True,
+    }
+    record = metadata.dataset
+    if record is not None and record.file is not None:
+        path = svc.store.bundle(runtime.name, runtime.version, verify=False).dataset_path()
+        dataset = read_csv(path, **shape)
+        if dataset.sha256 != record.sha256:
+            raise InvalidBundle(f"{path} changed after the bundle was sealed")
+        return ModelData(
+            dataset,
+            record.name,
+            np.asarray(record.holdout, dtype=np.int64) if record.holdout else None,
+            metadata.training.rows,
+        )
+    # A bundle that carries no data (made before bundles did, or by hand): the configured
+    # dataset, if it fits the model, with no claim about which rows were held out.
+    try:
+        return ModelData(read_csv(svc.settings.data, **shape), svc.settings.data.name, None, None)
+    except InvalidInput:
+        return None
+
+
+def _placeholder(runtime: ModelRuntime, data: ModelData | None) -> str:
+    if data is not None:
+        return ",".join(f"{v:g}" for v in data.dataset.features[0])
+    return ",".join("0" for _ in runtime.metadata.feature_names)
+
+
+# -- pages --------------------------------------------------------------------------------
 
 
 @blueprint.get("/")
 def index():
-    svc = services()
-    name = svc.settings.model
-    runtime = svc.cache.current(name)
-    note_model(request.environ, runtime.name, runtime.version)
-    return render_template("index.html", model=runtime.metadata, mode=svc.executor.mode)
-
-
-@blueprint.route("/predictions", methods=["GET", "POST"])
-def predictions():
-    form = PredictionForm()
-    result, page = _submitted("predictions.html", form, allow_row=True)
-    return page or render_template("predictions.html", form=form, result=result)
-
-
-@blueprint.route("/accuracy", methods=["GET", "POST"])
-def accuracy():
-    form = AccuracyForm()
-    result, page = _submitted("accuracy.html", form, labels=True)
-    if page:
-        return page
-    metrics = evaluate(
-        np.asarray(result.labels), np.asarray(result.probabilities), result.threshold
+    chosen = _chosen()
+    return render_template(
+        "index.html", chosen=chosen, model=chosen.runtime.metadata, mode=services().executor.mode
     )
-    return render_template("accuracy.html", form=form, result=result, metrics=metrics)
+
+
+@blueprint.get("/predictions")
+def predictions():
+    return _predictions_page(_chosen())
+
+
+@blueprint.post("/predictions/<source>")
+def predict_from(source: str):
+    if source not in SOURCES:
+        raise ModelNotFound(f"no such source of rows: {source!r}")
+    chosen = _chosen()
+    try:
+        dataset, name = _rows(source, chosen.runtime, labels=None)
+        return _show(_predict(chosen.runtime, dataset, name, own_data=source == "data"))
+    except InvalidInput as exc:
+        status = 413 if isinstance(exc, PayloadTooLarge) else 400
+        return _predictions_page(chosen, failed=source, error=str(exc), status=status)
+
+
+@blueprint.get("/accuracy")
+def accuracy():
+    return _accuracy_page(_chosen())
+
+
+@blueprint.post("/accuracy/upload")
+def accuracy_upload():
+    chosen = _chosen()
+    try:
+        dataset, name = _rows("upload", chosen.runtime, labels=True)
+        return _show(_predict(chosen.runtime, dataset, name))
+    except InvalidInput as exc:
+        status = 413 if isinstance(exc, PayloadTooLarge) else 400
+        return _accuracy_page(chosen, error=str(exc), status=status)
+
+
+@blueprint.get("/results/<result_id>")
+def result(result_id: str):
+    found = results().load(result_id)
+    wrong_only = request.args.get("show") == "wrong" and found.labels is not None
+    page = found.page(request.args.get("page", 1, type=int), wrong_only)
+    return render_template(
+        "result.html",
+        result=found,
+        result_id=result_id,
+        page=page,
+        wrong_only=wrong_only,
+        charts=_charts(found.labels, found.probabilities, found.description.threshold),
+    )
+
+
+@blueprint.get("/results/<result_id>/rows.csv")
+def result_csv(result_id: str):
+    found = results().load(result_id)
+    described = found.description
+    filename = f"{described.model}-v{described.version}-predictions.csv"
+    return Response(
+        found.to_csv(),
+        mimetype="text/csv",
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+    )
 
 
 @blueprint.get("/models")
@@ -80,6 +235,7 @@ def models():
             "versions": [],
             "history": [],
             "problems": [],
+            "chart": None,
         }
         try:
             pointer = store.pointer(name)
@@ -93,72 +249,164 @@ def models():
                 model["versions"].append(store.bundle(name, version, verify=False).metadata)
             except ModelserveError as exc:
                 model["problems"].append(f"version {version}: {exc}")
+        model["chart"] = charts.versions_over_time(_accuracy_by_version(model))
         registry.append(model)
     return render_template("models.html", registry=registry)
 
 
-def _submitted(template: str, form, **row_options):
-    """The submitted rows run through the model, or else the page to answer with."""
-    if not form.validate_on_submit():
-        return None, _form_page(template, form)
-    try:
-        dataset, source = _rows(form.source.data, form, **row_options)
-        return _predict(dataset, source), None
-    except InvalidInput as exc:
-        status = 413 if isinstance(exc, PayloadTooLarge) else 400
-        return None, _form_page(template, form, error=str(exc), status=status)
+def _accuracy_by_version(model: dict) -> list[tuple[int, float | None, float | None]]:
+    """Per version, oldest first: the accuracy its bundle claims, and the latest the gates
+    measured when it was switched to."""
+    measured: dict[int, float] = {}
+    for entry in reversed(model["history"]):  # oldest first: the latest measurement wins
+        figure = entry.details.get("accuracy")
+        if isinstance(figure, int | float):
+            measured[entry.to_version] = float(figure)
+    return [
+        (m.version, m.evaluation.metrics.accuracy, measured.get(m.version))
+        for m in reversed(model["versions"])
+    ]
 
 
-def _form_page(template: str, form, error: str | None = None, status: int | None = None):
-    if form.errors and error is None:
-        field, messages = next(iter(form.errors.items()))
-        error = f"{field}: {messages[0]}"
-    status = status or (400 if form.is_submitted() else 200)
-    return render_template(template, form=form, error=error, result=None), status
+# -- how a page is made ---------------------------------------------------------------------
 
 
-def _rows(source: str, form, *, labels: bool = False, allow_row: bool = False):
-    svc = services()
-    metadata = svc.cache.current(svc.settings.model).metadata
-    shape = {
-        "n_features": metadata.n_features,
-        "feature_names": metadata.feature_names,
-        "labels": True if labels else None,
-    }
-    if source == DATASET:
-        return read_csv(svc.settings.data, **shape), svc.settings.data.name
-    if source == UPLOAD:
-        upload = form.csv_file.data
-        if upload is None or not upload.filename:
-            raise InvalidInput("csv_file: choose a CSV file to upload", field="csv_file")
-        return read_csv_bytes(upload.read(), source=upload.filename, **shape), upload.filename
-    if source == ROW and allow_row:
-        text = (form.row.data or "").strip()
-        if not text:
-            raise InvalidInput("row: type the feature values, separated by commas", field="row")
-        features = parse_row(
-            text, metadata.n_features, source="row", feature_names=metadata.feature_names
+def _predictions_page(chosen: Chosen, failed: str | None = None, error=None, status=200):
+    data = _model_data(chosen.runtime)
+    forms = {source: form() for source, form in SOURCES.items()}
+    return render_template(
+        "predictions.html",
+        chosen=chosen,
+        data=data,
+        forms=forms,
+        placeholder=_placeholder(chosen.runtime, data),
+        failed=failed,
+        error=error,
+    ), status
+
+
+def _accuracy_page(chosen: Chosen, error=None, status=200):
+    runtime = chosen.runtime
+    data = _model_data(runtime)
+    measured = []
+    if data is not None:
+        probabilities = _run(runtime, data.dataset.features)
+        labels, threshold = data.dataset.labels, runtime.metadata.output.threshold
+        if data.holdout is not None:
+            held = data.holdout
+            measured.append(
+                _Measured(
+                    "holdout",
+                    f"The {len(held)} held-out rows",
+                    "rows of the model's data it never saw in training: what to expect on new data",
+                    evaluate(labels[held], probabilities[held], threshold),
+                    _charts(labels[held], probabilities[held], threshold),
+                )
+            )
+        if data.trained_rows:
+            whole = f"every row of {data.name}, including the {data.trained_rows} it was trained on"
+        else:
+            whole = f"every row of {data.name}; which of them it was trained on is not recorded"
+        measured.append(
+            _Measured(
+                "all",
+                f"All {len(labels)} rows",
+                f"{whole}: a figure that flatters the model",
+                evaluate(labels, probabilities, threshold),
+                _charts(labels, probabilities, threshold) if data.holdout is None else None,
+            )
         )
-        return Dataset(features, None, tuple(metadata.feature_names), "", np.array([1])), "row"
-    raise InvalidInput("source: choose where the rows come from", field="source")
+    return render_template(
+        "accuracy.html",
+        chosen=chosen,
+        data=data,
+        measured=measured,
+        form=UploadForm(),
+        error=error,
+    ), status
 
 
-def _predict(dataset: Dataset, source: str) -> PredictedRows:
+@dataclass(frozen=True)
+class _Measured:
+    key: str
+    title: str
+    explanation: str
+    metrics: object
+    charts: list | None
+
+
+def _charts(labels, probabilities, threshold) -> list[charts.Chart]:
+    drawn = [charts.histogram(probabilities, labels, threshold)]
+    if labels is not None:
+        auc = evaluate(labels, probabilities, threshold).roc_auc
+        drawn += [
+            charts.roc(labels, probabilities, auc),
+            charts.precision_recall(labels, probabilities),
+            charts.calibration_plot(labels, probabilities),
+        ]
+    return [chart for chart in drawn if chart is not None]
+
+
+def _rows(source: str, runtime: ModelRuntime, *, labels: bool | None) -> tuple[Dataset, str]:
+    metadata = runtime.metadata
+    shape = {"n_features": metadata.n_features, "feature_names": metadata.feature_names}
+    if source == "data":
+        data = _model_data(runtime)
+        if data is None:
+            raise InvalidInput("this model's bundle carries no data; upload a CSV", field="data")
+        return data.dataset, data.name
+    if source == "upload":
+        upload = UploadForm().csv_file.data
+        if upload is None or not upload.filename:
+            raise InvalidInput("CSV file: choose a file to upload", field="csv_file")
+        dataset = read_csv_bytes(upload.read(), source=upload.filename, labels=labels, **shape)
+        return dataset, upload.filename
+    text = (RowForm().row.data or "").strip()
+    if not text:
+        raise InvalidInput("row: type the feature values, separated by commas", field="row")
+    features = parse_row(
+        text, metadata.n_features, source="row", feature_names=metadata.feature_names
+    )
+    return Dataset(features, None, tuple(metadata.feature_names), "", np.array([1])), "a typed row"
+
+
+def _run(runtime: ModelRuntime, features: np.ndarray) -> np.ndarray:
+    """Probabilities of class 1, in requests of at most the row limit each: a model's own
+    data may be longer than what one request may carry."""
     svc = services()
     limit = svc.settings.max_batch_rows
-    if len(dataset) > limit:
+    parts = []
+    for start in range(0, len(features), limit):
+        chunk = features[start : start + limit]
+        prediction = svc.executor.predict(runtime, chunk)
+        note_prediction(request.environ, prediction, len(chunk))
+        parts.append(prediction.probabilities.reshape(-1))
+    return np.concatenate(parts)
+
+
+def _predict(
+    runtime: ModelRuntime, dataset: Dataset, source: str, own_data: bool = False
+) -> PredictionResult:
+    """Runs the rows; only the model's own data may exceed what one request may carry."""
+    limit = services().settings.max_batch_rows
+    if len(dataset) > limit and not own_data:
         raise PayloadTooLarge(f"{source}: {len(dataset)} rows exceed the limit of {limit}")
-    runtime = svc.cache.current(svc.settings.model)
-    prediction = svc.executor.predict(runtime, dataset.features)
-    note_prediction(request.environ, prediction, len(dataset))
-    threshold = runtime.metadata.output.threshold
-    probabilities = prediction.probabilities.reshape(-1)
-    return PredictedRows(
-        probabilities=probabilities.tolist(),
-        predicted=classify(probabilities, threshold).tolist(),
-        labels=dataset.labels.tolist() if dataset.labels is not None else None,
-        source=source,
-        model=prediction.model,
-        version=prediction.version,
-        threshold=threshold,
+    metadata = runtime.metadata
+    return PredictionResult(
+        description=Description(
+            model=runtime.name,
+            version=runtime.version,
+            source=source,
+            threshold=metadata.output.threshold,
+            feature_names=list(metadata.feature_names),
+            ignored_columns=list(getattr(dataset, "ignored_columns", ())),
+        ),
+        rows=np.arange(1, len(dataset) + 1),
+        features=dataset.features,
+        labels=dataset.labels,
+        probabilities=_run(runtime, dataset.features),
     )
+
+
+def _show(found: PredictionResult):
+    return redirect(url_for("pages.result", result_id=results().save(found)), code=303)

@@ -71,6 +71,11 @@ class _Server(MPServer):
 
 def run(settings: Settings, bind_fd: int | None = None) -> None:
     """Serve until stopped. Prepares what every server process must share, then forks."""
+    from modelserve.logs import configure_logging
+
+    # The main process writes to the same stream as the server processes: its lines (and
+    # granian's, which go through logging) are JSON lines like theirs.
+    configure_logging(settings.log_level)
     if settings.secret_key is None:
         # One key for all processes, so a form rendered by one validates in another.
         settings = settings.model_copy(update={"secret_key": SecretStr(secrets.token_hex(32))})
@@ -102,6 +107,11 @@ def run(settings: Settings, bind_fd: int | None = None) -> None:
         respawn_failed_workers=True,
         workers_kill_timeout=int(settings.request_timeout) + 5,
     )
+    mode = "celery" if settings.broker_url else "embedded"
+    url = f"http://{_address(listeners[0])}/"
+    log.info(
+        "serving %s (%s mode) on %s", settings.model, mode, url, extra={"url": url, "mode": mode}
+    )
     try:
         server.serve(target_loader=partial(_load, settings, _address(listeners[0])))
     finally:
@@ -110,12 +120,24 @@ def run(settings: Settings, bind_fd: int | None = None) -> None:
 
 def _load(settings: Settings, address: str, target: str):
     """Runs in each server process: the application, and what the process serves beside it."""
-    from multiprocessing.util import Finalize
-
-    from modelserve.logs import access_log, configure_logging
-    from modelserve.web.app import create_app
+    from modelserve.logs import configure_logging
 
     configure_logging(settings.log_level)
+    try:
+        return _start(settings, address)
+    except Exception:
+        # Raised, it would reach multiprocessing, which prints it as plain text among the
+        # JSON lines; granian sees the exit status either way and respawns the process.
+        log.exception("server process could not start")
+        raise SystemExit(1) from None
+
+
+def _start(settings: Settings, address: str):
+    from multiprocessing.util import Finalize
+
+    from modelserve.logs import access_log
+    from modelserve.web.app import create_app
+
     _return_large_blocks()
     app = create_app(settings)
     # A server process ends with os._exit, which skips atexit: the last pending metrics and

@@ -14,6 +14,7 @@ from modelserve.web import pages
 from modelserve.web.api.http import drain
 from modelserve.web.errors import describe, error_headers
 from modelserve.web.observability import note_route, request_id_of
+from modelserve.web.results import ResultStore
 from modelserve.web.services import Services
 
 CSRF_SECONDS = 3600  # a form left open longer is sent again from a fresh page
@@ -39,6 +40,7 @@ def create_site(services: Services, secret_key: str) -> Flask:
         SESSION_COOKIE_HTTPONLY=True,
     )
     site.extensions["modelserve"] = services
+    site.extensions["modelserve.results"] = ResultStore(services.settings.results)
     CSRFProtect(site)
     site.register_blueprint(pages.blueprint)
     site.before_request(_note_route)
