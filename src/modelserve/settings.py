@@ -45,7 +45,8 @@ class Settings(BaseSettings):
     )
     data: Path = Field(
         default_factory=demo_dataset_path,
-        description="Dataset CSV for training, evaluation and the /predictions page.",
+        description="Dataset CSV for training and evaluation when none is named; the pages' "
+        "data for a model whose bundle carries none.",
     )
     seed_demo: bool = Field(
         default=True,

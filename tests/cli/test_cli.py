@@ -60,6 +60,7 @@ def test_command_lists_fit_80_columns_uncut(cli, group):
         (["models", "history", "--model", "no/such"], "invalid model name 'no/such'"),
         (["canary", "start", "2"], "a canary needs a share of requests: --fraction"),
         (["train", "--data", "/nonexistent.csv"], "'/nonexistent.csv' does not exist"),
+        (["predict", "--data", "/nonexistent.csv"], "'/nonexistent.csv' does not exist"),
         (
             ["import-legacy", "--json", "/nonexistent.json", "--weights", "x.h5"],
             "'/nonexistent.json' does not exist",

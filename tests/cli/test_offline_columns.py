@@ -49,7 +49,7 @@ def test_predict_reads_a_reordered_file_by_name(cli, pima_csv, tmp_path):
 def test_predict_can_refuse_extra_columns(cli, pima_csv, tmp_path):
     reordered = _reordered(pima_csv, tmp_path / "reordered.csv")
     result = cli("predict", "--data", str(reordered), "--extra-columns", "refuse")
-    assert result.returncode != 0 and result.stdout == ""
+    assert result.returncode == 1 and result.stdout == ""
     assert "columns not used by the model: id, name" in result.stderr
     assert cli("predict", "--data", str(reordered), "--extra-columns", "maybe").returncode == 2
 
@@ -60,7 +60,7 @@ def test_a_missing_column_is_an_error_naming_it(cli, pima_csv, tmp_path):
     header[header.index("bmi")] = "weight"
     data = _reordered(pima_csv, tmp_path / "heart.csv", header=header)
     result = cli("predict", "--data", str(data))
-    assert result.returncode != 0 and result.stdout == ""
+    assert result.returncode == 1 and result.stdout == ""
     assert f"{data}: missing columns: glucose (did you mean 'Glucose_mg'?), bmi" in result.stderr
     assert len(result.stderr.splitlines()) == 1
 

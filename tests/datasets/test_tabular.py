@@ -182,30 +182,40 @@ def test_the_label_is_found_by_name_anywhere():
         "b,outcome,a,id\n1,1,2,9\n", feature_names=["a", "b"], label_column="Outcome"
     )
     assert other.labels.tolist() == [1] and other.ignored_columns == ("id",)
+    assert other.label_column == "outcome"
     with pytest.raises(InvalidInput, match="no label column named 'outcome'"):
-        read_csv_text("b,a\n1,2\n", feature_names=["a", "b"], label_column="outcome")
+        read_csv_text("b,a\n1,2\n", feature_names=["a", "b"], label_column="outcome", labels=True)
+    # Labels optional: a file to predict need not carry the label the model was trained with.
+    unlabelled = read_csv_text("b,a\n1,2\n", feature_names=["a", "b"], label_column="outcome")
+    assert unlabelled.labels is None
 
 
-def test_a_lone_leftover_column_is_the_label_when_it_reads_as_one():
+def test_a_spare_column_is_never_taken_for_the_label():
     names = ["a", "b"]
-    assert read_csv_text("b,y,a\n1,1,2\n3,0,4\n", feature_names=names).labels.tolist() == [1, 0]
-    # Optional labels: other values make it an extra column.
-    dataset = read_csv_text("b,y,a\n1,5,2\n", feature_names=names)
-    assert dataset.labels is None and dataset.ignored_columns == ("y",)
-    # Required labels: other values are an error naming the column.
+    # A 0/1 column the model does not know (smoker, say) is not the true class.
+    dataset = read_csv_text("b,smoker,a\n1,1,2\n3,0,4\n", feature_names=names)
+    assert dataset.labels is None and dataset.ignored_columns == ("smoker",)
+    with pytest.raises(InvalidInput, match="columns not used by the model: smoker"):
+        read_csv_text("b,smoker,a\n1,1,2\n", feature_names=names, extra_columns="refuse")
+    # The label it was trained with, by its name, with its values checked.
     with pytest.raises(
         InvalidInput, match=r"line 2, column 2 \(y\): label must be 0 or 1, found 5"
     ):
-        read_csv_text("b,y,a\n1,5,2\n", feature_names=names, labels=True)
+        read_csv_text("b,y,a\n1,5,2\n", feature_names=names, label_column="y")
     # Forbidden labels: a label column is just an extra column.
     forbidden = read_csv_text("b,label,a\n1,1,2\n", feature_names=names, labels=False)
     assert forbidden.labels is None and forbidden.ignored_columns == ("label",)
 
 
+def test_unnamed_columns_are_refused():
+    with pytest.raises(InvalidInput, match="column 1: the column has no name in the header"):
+        read_csv_text(",a,b,label\n0,1,2,1\n", labels=True)
+
+
 def test_required_labels_need_a_label_column():
-    with pytest.raises(InvalidInput, match=r"no label column: name it 'label' \(other .*: x, y\)"):
+    with pytest.raises(InvalidInput, match=r"no label column named 'label' \(other .*: x, y\)"):
         read_csv_text("b,x,a,y\n1,1,2,0\n", feature_names=["a", "b"], labels=True)
-    with pytest.raises(InvalidInput, match="no label column: name it 'label'$"):
+    with pytest.raises(InvalidInput, match="no label column named 'label'$"):
         read_csv_text("b,a\n1,2\n", feature_names=["a", "b"], labels=True)
 
 

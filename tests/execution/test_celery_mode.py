@@ -1,6 +1,7 @@
 """Celery mode end to end: the real web server, real workers, the machine's RabbitMQ."""
 
 import json
+import re
 import socket
 import time
 import uuid
@@ -47,9 +48,23 @@ def test_both_modes_give_identical_answers(server, celery_server, pima_csv):
     )
 
 
-def test_pages_work_through_workers(celery_server):
+def test_pages_work_through_workers(celery_server, server):
     page = requests.get(f"{celery_server.url}/").text
     assert "celery</strong> mode" in page
+    # The model's whole dataset, predicted by the workers, as the embedded server does.
+    summaries = []
+    for url in (celery_server.url, server.url):
+        with requests.Session() as browser:
+            form = browser.get(f"{url}/predictions").text
+            token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', form).group(1)
+            posted = browser.post(
+                f"{url}/predictions/data", data={"csrf_token": token, "model": "diabetes"}
+            )
+            assert posted.status_code == 200 and "/results/" in posted.url
+            summaries.append(
+                re.search(r'<dl class="summary" id="summary">.*?</dl>', posted.text, re.S).group(0)
+            )
+    assert summaries[0] == summaries[1] and "765" in summaries[0]
 
 
 def celery_executor(env: dict[str, str], timeout: float = 5):

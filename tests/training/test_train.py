@@ -157,7 +157,10 @@ def test_training_without_a_terminal_writes_two_lines_and_no_tensorflow_noise(tm
     assert lines[0] == "training on pima-indians-diabetes.csv (765 rows) for 2 epochs (seed 7)"
     assert re.fullmatch(r"trained in \d+\.\d s", lines[1])
     assert "stored diabetes version 1 (current)" in result.stdout
-    assert "To serve it" not in result.stdout
+    assert result.stdout.splitlines()[-1] == (
+        "To try it: modelserve evaluate --model diabetes --rows holdout, "
+        "or the pages' /predictions?model=diabetes"
+    )
 
 
 def test_training_on_a_terminal_shows_each_epoch(tmp_path, pima_csv):
@@ -183,6 +186,8 @@ def test_training_on_a_terminal_shows_each_epoch(tmp_path, pima_csv):
     assert process.wait(timeout=120) == 0
     process.stdout.close()
     screen = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", seen.decode()).replace("\r", "\n")
-    assert re.search(r"epoch +3/3 .* training loss \d\.\d{4} accuracy \d\.\d{4}", screen)
+    assert re.search(
+        r"epoch +3/3 .* loss \d\.\d{3} acc \d\.\d{3} · holdout \d\.\d{3} \d\.\d{3}", screen
+    )
     assert "trained in" in screen
     assert not [line for line in screen.splitlines() if len(line) > 80]

@@ -202,6 +202,26 @@ def test_a_bad_upload_names_its_line_beside_the_field(server, page, tmp_path):
     check_accessible(page)
 
 
+def test_every_other_state_of_the_pages_is_accessible(server, page):
+    predict_model_data(page, server.url)
+    result = page.url
+    states = [
+        (f"{result}?show=wrong", 200),
+        (f"{result}?page=2", 200),
+        (f"{server.url}/predictions?model=diabetes:1", 200),
+        (f"{server.url}/accuracy?model=diabetes:1", 200),
+        (f"{server.url}/predictions?model=nosuch", 404),
+    ]
+    for url, status in states:
+        assert page.goto(url).status == status
+        check_accessible(page)
+    page.goto(f"{server.url}/predictions")
+    page.get_by_label("Feature values, separated by commas").fill("1,2,3")
+    page.get_by_role("button", name="Predict the row").click()
+    expect(page.get_by_role("alert")).to_have_text("row: expected 8 numbers, found 3")
+    check_accessible(page)
+
+
 def test_the_accuracy_page_says_what_it_measures(server, page, demo):
     bundle, dataset, probabilities = demo
     record = bundle.metadata.dataset
@@ -266,6 +286,8 @@ def test_an_upload_above_the_row_limit_is_413(server, desktop, tmp_path):
 def test_an_unknown_model_or_result_is_a_404_page(server, http):
     missing = http.get(f"{server.url}/predictions", params={"model": "nosuch"})
     assert missing.status_code == 404 and "no model &#39;nosuch&#39;" in missing.text
+    odd = http.get(f"{server.url}/predictions", params={"model": "diabetes:²"})
+    assert odd.status_code == 404 and "positive integer" in odd.text
     gone = http.get(f"{server.url}/results/{'x' * 22}")
     assert gone.status_code == 404 and "kept for an hour" in gone.text
 

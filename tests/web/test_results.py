@@ -76,3 +76,19 @@ def test_the_folder_keeps_a_bounded_number_of_results(tmp_path):
     # Each save drops what lies beyond ``keep`` before it adds its own.
     assert len(list(tmp_path.iterdir())) == 4
     assert store.load(ids[-1]).description.model == "m"
+
+
+def test_only_its_own_files_expire_and_the_folder_must_be_private(tmp_path):
+    folder = tmp_path / "results"
+    store = ResultStore(folder, ttl_seconds=60)
+    store.claim_folder()
+    foreign = folder / "notes.txt"
+    foreign.write_text("not a result")
+    past = time.time() - 3600
+    os.utime(foreign, (past, past))
+    store.save(make_result(5))
+    assert foreign.exists()  # older than any result, yet not the store's to delete
+
+    folder.chmod(0o755)
+    with pytest.raises(PermissionError, match="open to other users"):
+        store.save(make_result(5))

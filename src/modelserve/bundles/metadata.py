@@ -91,6 +91,9 @@ class DatasetRecord(_Strict):
     holdout: list[int] = Field(
         default_factory=list, description="0-based indexes of the data rows the evaluation measured"
     )
+    label_column: str | None = Field(
+        None, description="the header's name of the label column; None for a headerless table"
+    )
 
 
 class BundleMetadata(_Strict):
@@ -138,3 +141,12 @@ class BundleMetadata(_Strict):
     @property
     def feature_names(self) -> list[str]:
         return [f.name for f in self.features]
+
+    def table_options(self) -> dict:
+        """How ``datasets.read_csv`` reads rows for this model: its width, its feature names
+        (a header is matched to them) and the name its training data gave the label."""
+        return {
+            "n_features": self.n_features,
+            "feature_names": self.feature_names,
+            "label_column": self.dataset.label_column if self.dataset else None,
+        }

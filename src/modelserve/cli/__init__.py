@@ -38,9 +38,6 @@ def cli(ctx: click.Context, store: Path | None) -> None:
     ctx.obj = Context(get_settings(store=store))
 
 
-# One line each in `modelserve --help` at 80 columns, for verbs whose first sentence is longer.
-evaluate.short_help = evaluate.short_help or "Accuracy and more of a model on a labelled CSV."
-
 for command in (
     train,
     import_legacy,

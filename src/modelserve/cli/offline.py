@@ -96,10 +96,10 @@ def _trained_on(bundle: Bundle, dataset: Dataset) -> bool:
     return dataset.sha256 in digests
 
 
-@click.command()
+@click.command(short_help="Accuracy and more of a model on a labelled CSV.")
 @click.option(
     "--data",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
     default=None,
     help="Labelled CSV; default: the copy of its data the model's bundle carries, "
     "else MODELSERVE_DATA.",
@@ -127,11 +127,7 @@ def evaluate(
     holdout = _holdout_rows(record) if which_rows == "holdout" else None
     path, name = _evaluation_data(ctx, bundle, data)
     dataset = read_csv(
-        path,
-        n_features=runtime.metadata.n_features,
-        labels=True,
-        feature_names=runtime.metadata.feature_names,
-        extra_columns=extra_columns,
+        path, labels=True, extra_columns=extra_columns, **runtime.metadata.table_options()
     )
     _note_ignored(dataset)
     features, labels = dataset.features, dataset.labels
@@ -165,7 +161,7 @@ def evaluate(
 @click.command()
 @click.option(
     "--data",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
     default=None,
     help="CSV of feature rows, with or without the label column.",
 )
@@ -188,9 +184,7 @@ def predict(ctx: Context, data, row, extra_columns: str, model_ref, as_json: boo
     if row is not None:
         features, labels = parse_row(row, n_features, source="--row", feature_names=names), None
     else:
-        dataset = read_csv(
-            data, n_features=n_features, feature_names=names, extra_columns=extra_columns
-        )
+        dataset = read_csv(data, extra_columns=extra_columns, **runtime.metadata.table_options())
         _note_ignored(dataset)
         features, labels = dataset.features, dataset.labels
     probabilities = runtime.predict(features).reshape(-1)

@@ -46,6 +46,8 @@ class Dataset:
     lines: np.ndarray  # (N,) the 1-based source line of each row, for messages
     # Header names of the columns the model does not read, in file order.
     ignored_columns: tuple[str, ...] = ()
+    # The header's name of the label column; None without a header or a label.
+    label_column: str | None = None
 
     def __len__(self) -> int:
         return len(self.features)
@@ -120,10 +122,10 @@ def read_csv_text(
 
     With a header and the model's ``feature_names``, columns are found by name in any order
     (exactly, else ignoring case and treating spaces, ``-`` and ``_`` alike) and the features
-    come out in the model's order. The label is the column named ``label_column`` (default
-    ``label``, any case), else the one column left over if its values are all 0 or 1. Other
-    columns are ignored and listed in ``ignored_columns``, or refused with
-    ``extra_columns="refuse"``.
+    come out in the model's order. The label is the column named ``label_column`` (the name
+    the model's training data gave it; default ``label``), never a column guessed at: a
+    spare 0/1 column is not taken for the true class. Other columns are ignored and listed in
+    ``ignored_columns``, or refused with ``extra_columns="refuse"``.
 
     Without a header, columns are taken by position: ``n_features`` is the model's input width
     when known, and rows may carry that many fields or one more for the label. Without
@@ -220,6 +222,7 @@ def _read_by_position(
         feature_names=names,
         sha256=sha256,
         lines=np.asarray(line_numbers),
+        label_column=header[label_at] if header and label_at is not None else None,
     )
 
 
@@ -242,31 +245,18 @@ def _read_by_name(
     missing = [name for name, col in zip(feature_names, feature_cols, strict=True) if col is None]
     if missing:
         raise _missing_columns(source, missing, feature_names, header, taken)
-    if label_at is None and labels is not False and label_column is not None:
-        raise _no_label_column(source, label_column)
-
-    rest = [c for c in range(len(header)) if c not in taken]
-    candidate: int | None = None
-    if label_at is None and labels is not False and len(rest) == 1:
-        if labels:
-            label_at = rest[0]
-            taken.add(label_at)
-        else:
-            # With labels optional, a lone leftover column is the label only if it reads as
-            # one; otherwise it is an ordinary extra column, not an error.
-            candidate = rest[0]
     if labels is True and label_at is None:
+        rest = [c for c in range(len(header)) if c not in taken]
         others = f" (other columns: {', '.join(_show(header, c) for c in rest)})" if rest else ""
-        raise InvalidInput(f"{source}: no label column: name it {LABEL!r}{others}", field=LABEL)
+        wanted = label_column or LABEL
+        raise InvalidInput(f"{source}: no label column named {wanted!r}{others}", field=LABEL)
     if extra_columns == "refuse":
-        # Refused before reading the rows unless only the leftover label candidate is extra.
-        _refuse_extra(source, header, taken | {candidate}, feature_names)
+        _refuse_extra(source, header, taken, feature_names)
 
     used = [c for c in feature_cols if c is not None]
     if label_at is not None:
         used.append(label_at)
     rows: list[list[float]] = []
-    candidate_values: list[float | None] = []
     line_numbers: list[int] = []
     for line_no, fields in records:
         if len(fields) != len(header):
@@ -276,8 +266,6 @@ def _read_by_name(
                 line=line_no,
             )
         rows.append(_parse_fields(fields, source, line_no, header, columns=used))
-        if candidate is not None:
-            candidate_values.append(_number(fields[candidate]))
         line_numbers.append(line_no)
     if not rows:
         raise InvalidInput(f"{source}: no data rows", field="data")
@@ -287,12 +275,6 @@ def _read_by_name(
     if label_at is not None:
         label_values = table[:, -1]
         _check_labels(label_values, line_numbers, source, label_at, header)
-    elif candidate is not None and all(v in (0, 1) for v in candidate_values):
-        label_values = np.asarray(candidate_values, dtype=np.float64)
-        taken.add(candidate)
-
-    if extra_columns == "refuse":
-        _refuse_extra(source, header, taken, feature_names)
     return Dataset(
         features=np.ascontiguousarray(table[:, : len(feature_names)], dtype=np.float32),
         labels=None if label_values is None else label_values.astype(np.int64),
@@ -300,6 +282,7 @@ def _read_by_name(
         sha256=sha256,
         lines=np.asarray(line_numbers),
         ignored_columns=tuple(_show(header, c) for c in range(len(header)) if c not in taken),
+        label_column=header[label_at] if label_at is not None else None,
     )
 
 
@@ -380,7 +363,14 @@ def _missing_columns(
 def _refuse_duplicates(header: list[str], source: str, line_no: int) -> None:
     seen: set[str] = set()
     for col, name in enumerate(header, start=1):
-        if name and name in seen:
+        if not name:
+            # An unnamed column (a spreadsheet's index, say) could not be found again by name.
+            raise InvalidInput(
+                f"{source} line {line_no}, column {col}: the column has no name in the header",
+                field=f"column {col}",
+                line=line_no,
+            )
+        if name in seen:
             raise InvalidInput(
                 f"{source} line {line_no}, column {col}: the column name {name!r} appears twice",
                 field=name,

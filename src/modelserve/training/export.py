@@ -39,6 +39,7 @@ def dataset_record(source: Path, dataset: Dataset, holdout: list[int]) -> Datase
         rows=len(dataset),
         file=DATASET_FILE if size <= DATASET_COPY_LIMIT else None,
         holdout=holdout,
+        label_column=dataset.label_column,
     )
 
 

@@ -223,10 +223,10 @@ def versions_over_time(points: list[tuple[int, float | None, float | None]]) -> 
     values = [a for _, c, m in points for a in (c, m) if a is not None]
     if not values:
         return None
-    low = max(0.0, np.floor(min(values) * 10) / 10)
-    high = min(1.0, np.ceil(max(values) * 10) / 10)
-    if high <= low:
-        low, high = max(0.0, low - 0.1), min(1.0, high + 0.1)
+    # A margin of at least 0.025 on both sides, in steps of 0.05: no point sits on an axis.
+    low = max(0.0, np.floor((min(values) - 0.025) * 20) / 20)
+    high = min(1.0, np.ceil((max(values) + 0.025) * 20) / 20)
+    tick = 0.05 if (high - low) <= 0.3 else 0.1 if (high - low) <= 0.6 else 0.25
     first, last = versions[0], versions[-1]
     x = _Scale(first - 0.5, last + 0.5, LEFT, RIGHT)
     y = _Scale(low, high, BOTTOM, TOP)
@@ -251,6 +251,6 @@ def versions_over_time(points: list[tuple[int, float | None, float | None]]) -> 
         x_title="version",
         y_title="accuracy",
         x_ticks=[Tick(x(v), str(v)) for v in versions[::step]],
-        y_ticks=y.ticks(np.round(np.linspace(low, high, 5), 3).tolist()),
+        y_ticks=y.ticks(np.round(np.arange(low, high + tick / 2, tick), 2).tolist()),
         series=series,
     )

@@ -8,21 +8,19 @@ from __future__ import annotations
 
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
-from wtforms import HiddenField, StringField
+from wtforms import StringField
+
+# Each form also carries the model picked on its page, in a hidden `model` input its template
+# writes: the pages read it as they read a GET request's `?model=`.
 
 
-class _ForModel(FlaskForm):
-    # NAME or NAME:VERSION, as the page's model picker chose it.
-    model = HiddenField()
-
-
-class ModelDataForm(_ForModel):
+class ModelDataForm(FlaskForm):
     """The rows the model was trained and measured on (its bundle's copy)."""
 
 
-class UploadForm(_ForModel):
+class UploadForm(FlaskForm):
     csv_file = FileField("CSV file")
 
 
-class RowForm(_ForModel):
+class RowForm(FlaskForm):
     row = StringField("Feature values, separated by commas")

@@ -7,6 +7,7 @@ model once, keeps the result (``web.results``) and redirects to it.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import numpy as np
@@ -21,9 +22,8 @@ from flask import (
 )
 
 from modelserve.bundles import check_model_name
-from modelserve.datasets import Dataset, parse_row, read_csv, read_csv_bytes
+from modelserve.datasets import Dataset, parse_row, read_csv_bytes
 from modelserve.errors import (
-    InvalidBundle,
     InvalidInput,
     ModelNotFound,
     ModelserveError,
@@ -33,6 +33,7 @@ from modelserve.evaluation import evaluate
 from modelserve.runtime import ModelRuntime
 from modelserve.web import charts
 from modelserve.web.forms import ModelDataForm, RowForm, UploadForm
+from modelserve.web.model_data import ModelData
 from modelserve.web.observability import note_model, note_prediction
 from modelserve.web.results import Description, PredictionResult, ResultStore
 from modelserve.web.services import Services
@@ -82,7 +83,7 @@ def _chosen() -> Chosen:
         name = check_model_name(name)
     except InvalidInput as exc:
         raise ModelNotFound(str(exc)) from None
-    if version and not version.isdigit():
+    if version and not re.fullmatch(r"[0-9]{1,9}", version):
         raise ModelNotFound(f"model: version must be a positive integer, got {version!r}")
     if name not in svc.store.models():
         raise ModelNotFound(f"no model {name!r} in the store")
@@ -99,49 +100,22 @@ def _catalogue() -> list[tuple[str, str]]:
             current = store.current_version(name)
         except ModelserveError:
             current = None
-        options.append((name, f"{name} (current: version {current})"))
+        current_label = f"current: version {current}" if current else "no current version"
+        options.append((name, f"{name} ({current_label})"))
         for version in reversed(store.versions(name)):
             mark = " (current)" if version == current else ""
             options.append((f"{name}:{version}", f"{name} version {version}{mark}"))
     return options
 
 
-@dataclass(frozen=True)
-class ModelData:
-    """The labelled rows a model was trained and measured on, where they can be found."""
-
-    dataset: Dataset
-    name: str
-    holdout: np.ndarray | None  # indexes of the rows its evaluation measured, if recorded
-    trained_rows: int | None
-
-
 def _model_data(runtime: ModelRuntime) -> ModelData | None:
-    svc = services()
-    metadata = runtime.metadata
-    shape = {
-        "n_features": metadata.n_features,
-        "feature_names": metadata.feature_names,
-        "labels": True,
-    }
-    record = metadata.dataset
-    if record is not None and record.file is not None:
-        path = svc.store.bundle(runtime.name, runtime.version, verify=False).dataset_path()
-        dataset = read_csv(path, **shape)
-        if dataset.sha256 != record.sha256:
-            raise InvalidBundle(f"{path} changed after the bundle was sealed")
-        return ModelData(
-            dataset,
-            record.name,
-            np.asarray(record.holdout, dtype=np.int64) if record.holdout else None,
-            metadata.training.rows,
-        )
-    # A bundle that carries no data (made before bundles did, or by hand): the configured
-    # dataset, if it fits the model, with no claim about which rows were held out.
-    try:
-        return ModelData(read_csv(svc.settings.data, **shape), svc.settings.data.name, None, None)
-    except InvalidInput:
-        return None
+    return current_app.extensions["modelserve.model_data"].data(runtime)
+
+
+def _measured(runtime: ModelRuntime) -> np.ndarray:
+    """What the model predicts for each of its own rows, computed once per version."""
+    cache = current_app.extensions["modelserve.model_data"]
+    return cache.probabilities(runtime, lambda features: _run(runtime, features))
 
 
 def _placeholder(runtime: ModelRuntime, data: ModelData | None) -> str:
@@ -173,7 +147,8 @@ def predict_from(source: str):
     chosen = _chosen()
     try:
         dataset, name = _rows(source, chosen.runtime, labels=None)
-        return _show(_predict(chosen.runtime, dataset, name, own_data=source == "data"))
+        measured = _measured(chosen.runtime) if source == "data" else None
+        return _show(_predict(chosen.runtime, dataset, name, measured))
     except InvalidInput as exc:
         status = 413 if isinstance(exc, PayloadTooLarge) else 400
         return _predictions_page(chosen, failed=source, error=str(exc), status=status)
@@ -290,7 +265,7 @@ def _accuracy_page(chosen: Chosen, error=None, status=200):
     data = _model_data(runtime)
     measured = []
     if data is not None:
-        probabilities = _run(runtime, data.dataset.features)
+        probabilities = _measured(runtime)
         labels, threshold = data.dataset.labels, runtime.metadata.output.threshold
         if data.holdout is not None:
             held = data.holdout
@@ -349,7 +324,7 @@ def _charts(labels, probabilities, threshold) -> list[charts.Chart]:
 
 def _rows(source: str, runtime: ModelRuntime, *, labels: bool | None) -> tuple[Dataset, str]:
     metadata = runtime.metadata
-    shape = {"n_features": metadata.n_features, "feature_names": metadata.feature_names}
+    shape = metadata.table_options()
     if source == "data":
         data = _model_data(runtime)
         if data is None:
@@ -377,20 +352,22 @@ def _run(runtime: ModelRuntime, features: np.ndarray) -> np.ndarray:
     limit = svc.settings.max_batch_rows
     parts = []
     for start in range(0, len(features), limit):
-        chunk = features[start : start + limit]
-        prediction = svc.executor.predict(runtime, chunk)
-        note_prediction(request.environ, prediction, len(chunk))
+        prediction = svc.executor.predict(runtime, features[start : start + limit])
         parts.append(prediction.probabilities.reshape(-1))
+    note_prediction(request.environ, prediction, len(features))
     return np.concatenate(parts)
 
 
 def _predict(
-    runtime: ModelRuntime, dataset: Dataset, source: str, own_data: bool = False
+    runtime: ModelRuntime, dataset: Dataset, source: str, measured: np.ndarray | None = None
 ) -> PredictionResult:
-    """Runs the rows; only the model's own data may exceed what one request may carry."""
-    limit = services().settings.max_batch_rows
-    if len(dataset) > limit and not own_data:
-        raise PayloadTooLarge(f"{source}: {len(dataset)} rows exceed the limit of {limit}")
+    """The rows with what the model predicts for them: ``measured`` where already known
+    (the model's own data, which may exceed what one request may carry)."""
+    if measured is None:
+        limit = services().settings.max_batch_rows
+        if len(dataset) > limit:
+            raise PayloadTooLarge(f"{source}: {len(dataset)} rows exceed the limit of {limit}")
+        measured = _run(runtime, dataset.features)
     metadata = runtime.metadata
     return PredictionResult(
         description=Description(
@@ -399,12 +376,12 @@ def _predict(
             source=source,
             threshold=metadata.output.threshold,
             feature_names=list(metadata.feature_names),
-            ignored_columns=list(getattr(dataset, "ignored_columns", ())),
+            ignored_columns=list(dataset.ignored_columns),
         ),
         rows=np.arange(1, len(dataset) + 1),
         features=dataset.features,
         labels=dataset.labels,
-        probabilities=_run(runtime, dataset.features),
+        probabilities=measured,
     )
 
 

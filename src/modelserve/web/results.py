@@ -14,6 +14,7 @@ import json
 import os
 import re
 import secrets
+import stat
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
@@ -27,6 +28,7 @@ from modelserve.errors import ModelNotFound
 from modelserve.evaluation import classify, evaluate
 
 RESULT_ID = re.compile(r"[A-Za-z0-9_-]{22}")
+OWN_FILE = re.compile(r"[A-Za-z0-9_-]{22}\.npz|tmp\w+\.partial")
 ROWS_PER_PAGE = 50
 
 
@@ -36,7 +38,7 @@ class Description:
 
     model: str
     version: int
-    source: str  # the file, "the model's data" or "a typed row"
+    source: str  # the file's name, or "a typed row"
     threshold: float
     feature_names: list[str]
     ignored_columns: list[str] = field(default_factory=list)
@@ -146,7 +148,7 @@ class ResultStore:
         self.keep = keep
 
     def save(self, result: PredictionResult) -> str:
-        self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.claim_folder()
         self._expire()
         result_id = secrets.token_urlsafe(16)
         arrays = {
@@ -157,7 +159,7 @@ class ResultStore:
         }
         if result.labels is not None:
             arrays["labels"] = result.labels
-        fd, staging = tempfile.mkstemp(dir=self.folder, suffix=".partial")
+        fd, staging = tempfile.mkstemp(dir=self.folder, prefix="tmp", suffix=".partial")
         with os.fdopen(fd, "wb") as out:
             np.savez_compressed(out, **arrays)
         os.replace(staging, self.folder / f"{result_id}.npz")
@@ -182,11 +184,26 @@ class ResultStore:
         except FileNotFoundError:
             raise gone from None
 
+    def claim_folder(self) -> None:
+        """The folder, made private to this user; refused if anyone else could read it: results
+        hold uploaded data, and the default folder's name in /tmp is predictable."""
+        self.folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        found = self.folder.lstat()
+        if not stat.S_ISDIR(found.st_mode) or found.st_uid != os.getuid():
+            raise PermissionError(f"MODELSERVE_RESULTS: {self.folder} is not a folder of this user")
+        if stat.S_IMODE(found.st_mode) & 0o077:
+            raise PermissionError(
+                f"MODELSERVE_RESULTS: {self.folder} is open to other users (chmod 700 it)"
+            )
+
     def _expire(self) -> None:
-        """Drops results past their hour, and the oldest beyond ``keep``."""
+        """Drops results past their hour, and the oldest beyond ``keep``; only files of its
+        own naming, whatever else the folder holds."""
         now = time.time()
         entries = []
         for path in self.folder.iterdir():
+            if not OWN_FILE.fullmatch(path.name):
+                continue
             try:
                 entries.append((path.stat().st_mtime, path))
             except FileNotFoundError:  # another process expired it first

@@ -13,6 +13,7 @@ from modelserve import errors
 from modelserve.web import pages
 from modelserve.web.api.http import drain
 from modelserve.web.errors import describe, error_headers
+from modelserve.web.model_data import ModelDataCache
 from modelserve.web.observability import note_route, request_id_of
 from modelserve.web.results import ResultStore
 from modelserve.web.services import Services
@@ -40,7 +41,12 @@ def create_site(services: Services, secret_key: str) -> Flask:
         SESSION_COOKIE_HTTPONLY=True,
     )
     site.extensions["modelserve"] = services
-    site.extensions["modelserve.results"] = ResultStore(services.settings.results)
+    results = ResultStore(services.settings.results)
+    results.claim_folder()  # a folder others could read stops the server here, not a form later
+    site.extensions["modelserve.results"] = results
+    site.extensions["modelserve.model_data"] = ModelDataCache(
+        services.store, services.settings.data
+    )
     CSRFProtect(site)
     site.register_blueprint(pages.blueprint)
     site.before_request(_note_route)
