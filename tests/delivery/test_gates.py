@@ -2,6 +2,7 @@
 
 import pytest
 
+from modelserve.bundles import Bundle, seal
 from modelserve.datasets import read_csv
 from modelserve.datasets.gate import gate_split
 from modelserve.delivery.gates import check_bundle
@@ -120,3 +121,25 @@ def test_the_floor_follows_the_best_accepted_figure_not_the_current_one(
     demo_store.promote("diabetes", better.version, "again")
     demo_store.rollback("diabetes")
     assert failures() == []
+
+
+def test_gate_data_with_a_header_is_read_by_the_models_own_names(demo_store, tmp_path, pima_csv):
+    # The data file names its columns, in another order, and the label as the bundle's
+    # training data named it: the gates read it by those names and measure the same rows.
+    dataset = read_csv(pima_csv, labels=True)
+    order = list(reversed(range(len(dataset.feature_names))))
+    headered = tmp_path / "outcomes.csv"
+    lines = [",".join(["outcome", *(dataset.feature_names[i] for i in order)])]
+    lines += [
+        ",".join([str(label), *(f"{row[i]:g}" for i in order)])
+        for row, label in zip(dataset.features, dataset.labels, strict=True)
+    ]
+    headered.write_text("\n".join(lines) + "\n")
+    folder = make_bundle(tmp_path / "b")
+    metadata = Bundle.open(folder).metadata
+    record = metadata.dataset.model_copy(update={"label_column": "outcome"})
+    seal(folder, metadata.model_copy(update={"dataset": record}))
+    settings = Settings(store=demo_store.root, data=headered)
+    report = check_bundle(folder, demo_store, "diabetes", settings)
+    assert report.passed, report.results
+    assert report.accuracy == pytest.approx(0.7252, abs=1e-4)

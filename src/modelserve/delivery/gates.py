@@ -167,12 +167,7 @@ def _describe(meta: BundleMetadata) -> str:
 def _smoke(check: _Check) -> str:
     meta = check.runtime.metadata
     try:
-        dataset = read_csv(
-            check.settings.data,
-            n_features=meta.n_features,
-            labels=True,
-            feature_names=meta.feature_names,
-        )
+        dataset = read_csv(check.settings.data, labels=True, **meta.table_options())
     except ModelserveError as exc:
         raise _Failed(f"the evaluation data does not fit this model: {exc}") from exc
     probabilities = check.runtime.predict(dataset.features).reshape(-1)
