@@ -22,6 +22,7 @@ from flask import (
 )
 
 from modelserve.bundles import check_model_name
+from modelserve.bundles.metadata import Metrics
 from modelserve.datasets import Dataset, parse_row, read_csv_bytes
 from modelserve.errors import (
     InvalidInput,
@@ -273,15 +274,15 @@ def _accuracy_page(chosen: Chosen, error=None, status=200):
                 _Measured(
                     "holdout",
                     f"The {len(held)} held-out rows",
-                    "rows of the model's data it never saw in training: what to expect on new data",
+                    "Rows of the model's data it never saw in training: what to expect on new data",
                     evaluate(labels[held], probabilities[held], threshold),
                     _charts(labels[held], probabilities[held], threshold),
                 )
             )
         if data.trained_rows:
-            whole = f"every row of {data.name}, including the {data.trained_rows} it was trained on"
+            whole = f"Every row of {data.name}, including the {data.trained_rows} it was trained on"
         else:
-            whole = f"every row of {data.name}; which of them it was trained on is not recorded"
+            whole = f"Every row of {data.name}; which of them it was trained on is not recorded"
         measured.append(
             _Measured(
                 "all",
@@ -303,11 +304,13 @@ def _accuracy_page(chosen: Chosen, error=None, status=200):
 
 @dataclass(frozen=True)
 class _Measured:
-    key: str
+    """One figure on /accuracy, with the rows it was taken on named."""
+
+    key: str  # "holdout" or "all", in element ids
     title: str
     explanation: str
-    metrics: object
-    charts: list | None
+    metrics: Metrics
+    charts: list[charts.Chart] | None
 
 
 def _charts(labels, probabilities, threshold) -> list[charts.Chart]:
