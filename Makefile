@@ -52,7 +52,9 @@ COMPAT_PYTHONS ?= 3.10 3.13
 COMPAT_TESTS := tests/bundles tests/runtime tests/protocol tests/batching tests/datasets \
 	tests/worker tests/web tests/cli/test_serve.py tests/execution/test_celery_mode.py \
 	tests/execution/test_replies.py tests/distribution/test_transport.py \
-	tests/distribution/test_served.py
+	tests/distribution/test_served.py tests/monitoring/test_log.py \
+	tests/monitoring/test_feedback.py tests/monitoring/test_monitor.py \
+	tests/monitoring/test_migrations.py
 test-pythons:
 	@for version in $(COMPAT_PYTHONS); do \
 	  python=$$(.ci/find-python $$version) || exit 1; \
@@ -76,6 +78,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/runtime.py
 	$(BIN)/python bench/request_path.py
 	$(BIN)/python bench/run.py
+	$(BIN)/python bench/prediction_log.py
 
 # 100,000 requests in Celery mode: does memory stay put? (bench/results/soak.json)
 soak: $(STAMP)

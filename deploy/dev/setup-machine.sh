@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Makes this machine able to run `make test` on Debian 12: the system programs the tests
-# drive, a RabbitMQ on 127.0.0.1:5672 and a Docker engine. With --bench, what `make bench`
+# drive, a RabbitMQ on 127.0.0.1:5672, a PostgreSQL on 127.0.0.1:5432 that its `postgres`
+# role may use without a password (the tests create and drop databases of their own), and a
+# Docker engine. With --bench, what `make bench`
 # needs instead: wrk and the RabbitMQ.
 # Installs and starts only what is missing, so it takes a moment when everything is there.
 # As root it installs with apt; otherwise it names what is missing and how to get it.
@@ -56,11 +58,20 @@ if [ -z "$rabbitmq_up" ] && ! command -v rabbitmq-server >/dev/null; then
   missing+=(rabbitmq-server)
 fi
 
+# The prediction log's tests run on the machine's PostgreSQL, and start private servers of
+# their own (initdb, pg_ctl) to stop under load.
+postgres_bin() { ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1; }
+postgres_ok() { psql -h 127.0.0.1 -U postgres -d postgres -Atqc 'select 1' >/dev/null 2>&1; }
+if [ -z "$bench" ] && { [ -z "$(postgres_bin)" ] || ! command -v psql >/dev/null; }; then
+  missing+=(postgresql)
+fi
+
 if [ -z "$root" ]; then
   problems=()
   [ ${#missing[@]} -eq 0 ] || problems+=("missing packages: ${missing[*]}")
   [ -n "$rabbitmq_up" ] || problems+=("no RabbitMQ listening on 127.0.0.1:5672")
   if [ -z "$bench" ]; then
+    postgres_ok || problems+=("no PostgreSQL on 127.0.0.1:5432 open to its postgres role")
     docker info >/dev/null 2>&1 || problems+=("no Docker engine answers \`docker info\`")
     docker compose version >/dev/null 2>&1 || problems+=("\`docker compose\` (v2) is missing")
   fi
@@ -90,6 +101,22 @@ if ! listening 127.0.0.1 5672; then
   echo "setup-machine: starting RabbitMQ"
   rabbitmqctl -q status >/dev/null 2>&1 || rabbitmq-server -detached
   timeout 120 rabbitmqctl await_startup >/dev/null
+fi
+
+if [ -z "$bench" ] && ! postgres_ok; then
+  echo "setup-machine: starting PostgreSQL"
+  version=$(basename "$(dirname "$(postgres_bin)")")
+  [ -d "/etc/postgresql/$version/main" ] || pg_createcluster "$version" main >/dev/null
+  if ! listening 127.0.0.1 5432; then
+    pg_ctlcluster "$version" main start
+  fi
+  if ! postgres_ok; then
+    # A test machine: the postgres role may connect over loopback without a password.
+    hba="/etc/postgresql/$version/main/pg_hba.conf"
+    sed -i '1i host all postgres 127.0.0.1/32 trust\nhost all postgres ::1/128 trust' "$hba"
+    pg_ctlcluster "$version" main reload
+  fi
+  postgres_ok
 fi
 
 [ -n "$bench" ] || deploy/docker/ensure-docker.sh >/dev/null

@@ -11,6 +11,7 @@ import logging
 import os
 import threading
 import time
+import weakref
 from collections import deque
 from collections.abc import Callable
 from typing import Generic, TypeVar
@@ -24,6 +25,12 @@ os.register_at_fork(after_in_child=lambda: _PID.__setitem__(0, os.getpid()))
 
 def current_pid() -> int:
     return _PID[0]
+
+
+def at_fork_in_child(method) -> None:
+    """``method`` runs in each forked child while its object lives (no hook keeps it alive)."""
+    ref = weakref.WeakMethod(method)
+    os.register_at_fork(after_in_child=lambda: (bound := ref()) is not None and bound())
 
 
 class Bulk(Generic[Item]):

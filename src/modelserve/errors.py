@@ -57,6 +57,15 @@ class ModelNotFound(ModelserveError):
         return self.local or str(self)
 
 
+class PredictionNotFound(InvalidInput):
+    """Feedback names a prediction the log does not hold (unknown, not yet written, or of
+    another model)."""
+
+
+class AlreadyLabelled(InvalidInput):
+    """Feedback names a prediction whose true label was given before."""
+
+
 class InvalidBundle(ModelserveError):
     """A bundle is malformed, incomplete or its files do not match their checksums."""
 
@@ -82,6 +91,18 @@ class UnsupportedMediaType(InvalidInput):
 
 class BackendUnavailable(ModelserveError):
     """The broker cannot be reached: the request was not accepted; retrying later may work."""
+
+
+class DatabaseUnavailable(ModelserveError):
+    """The prediction log's database cannot be reached; ``local`` says where, for the command
+    line only."""
+
+    def __init__(self, message: str, *, local: str | None = None):
+        super().__init__(message)
+        self.local = local
+
+    def local_message(self) -> str:
+        return f"{self}: {self.local}" if self.local else str(self)
 
 
 class BundleFetchFailed(ModelserveError):

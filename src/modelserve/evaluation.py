@@ -18,9 +18,15 @@ def classify(probabilities: np.ndarray, threshold: float) -> np.ndarray:
 
 
 def evaluate(labels: np.ndarray, probabilities: np.ndarray, threshold: float) -> Metrics:
-    labels = np.asarray(labels).reshape(-1).astype(np.int64)
     scores = np.asarray(probabilities, dtype=np.float64).reshape(-1)
-    predicted = classify(scores, threshold)
+    return evaluate_classes(labels, classify(scores, threshold), scores)
+
+
+def evaluate_classes(labels: np.ndarray, predicted: np.ndarray, scores: np.ndarray) -> Metrics:
+    """The figures of classes already decided (as served), ``scores`` for the ROC area."""
+    labels = np.asarray(labels).reshape(-1).astype(np.int64)
+    predicted = np.asarray(predicted).reshape(-1).astype(np.int64)
+    scores = np.asarray(scores, dtype=np.float64).reshape(-1)
     tp = int(np.sum((predicted == 1) & (labels == 1)))
     tn = int(np.sum((predicted == 0) & (labels == 0)))
     fp = int(np.sum((predicted == 1) & (labels == 0)))

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
 import tempfile
+from datetime import timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Literal
@@ -23,6 +25,30 @@ def _default_store() -> Path:
 
 def _default_results() -> Path:
     return Path(tempfile.gettempdir()) / f"modelserve-results-{os.getuid()}"
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_duration(value: str) -> timedelta:
+    """``90s``, ``30m``, ``24h``, ``7d``: a span of time as people write it."""
+    match = _DURATION.match(value)
+    if match is None:
+        raise ValueError(f"{value!r} is not a duration such as 30m, 24h or 7d")
+    seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    if seconds <= 0:
+        raise ValueError(f"{value!r} is not a positive duration")
+    return timedelta(seconds=seconds)
+
+
+def format_duration(span: timedelta) -> str:
+    """The shortest of ``parse_duration``'s forms that says ``span`` exactly (``24h``)."""
+    seconds = span.total_seconds()
+    for unit in "dhm":
+        if seconds >= _UNIT_SECONDS[unit] and seconds % _UNIT_SECONDS[unit] == 0:
+            return f"{int(seconds // _UNIT_SECONDS[unit])}{unit}"
+    return f"{seconds:g}s"
 
 
 def demo_dataset_path() -> Path:
@@ -120,6 +146,70 @@ class Settings(BaseSettings):
         default=None,
         description="Signs form (CSRF) tokens; random per `modelserve serve` run when unset.",
     )
+    # -- monitoring (prediction log, feedback, live accuracy, drift) ------------------------
+    database_url: SecretStr | None = Field(
+        default=None,
+        description="SQLAlchemy URL of the prediction log (e.g. postgresql://user@host/db); "
+        "default: SQLite, predictions.db beside the store.",
+    )
+    prediction_log: bool = Field(
+        default=True, description="Record served predictions (for feedback, accuracy, drift)."
+    )
+    prediction_log_sample: float = Field(
+        default=1.0, gt=0, le=1, description="Share of prediction requests recorded."
+    )
+    prediction_log_queue_rows: int = Field(
+        default=50_000,
+        ge=1,
+        description="Rows a web process holds for the log while the database is slow or down; "
+        "beyond them rows are dropped and counted.",
+    )
+    prediction_log_retention: timedelta = Field(
+        default=timedelta(days=30), description="Age after which logged predictions are deleted."
+    )
+    monitor_window: timedelta = Field(
+        default=timedelta(hours=24),
+        description="The recent span live accuracy and drift are measured over (e.g. 24h).",
+    )
+    monitor_cache_seconds: float = Field(
+        default=15.0,
+        ge=0,
+        description="How long /metrics reuses its live accuracy and drift figures.",
+    )
+    drift_threshold: float = Field(
+        default=0.2,
+        gt=0,
+        description="Population stability index above which a feature counts as drifted.",
+    )
+    drift_min_rows: int = Field(
+        default=200, ge=10, description="Recent rows needed before drift is judged."
+    )
+
+    @field_validator("prediction_log_retention", "monitor_window", mode="before")
+    @classmethod
+    def _duration(cls, value: object) -> object:
+        return parse_duration(value) if isinstance(value, str) and _DURATION.match(value) else value
+
+    @field_validator("prediction_log_retention", "monitor_window")
+    @classmethod
+    def _positive(cls, value: timedelta) -> timedelta:
+        if value.total_seconds() <= 0:
+            raise ValueError("must be a positive duration, such as 30m, 24h or 7d")
+        return value
+
+    @field_validator("database_url", mode="before")
+    @classmethod
+    def _empty_url_is_default(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @field_validator("database_url")
+    @classmethod
+    def _supported_database(cls, value: SecretStr | None) -> SecretStr | None:
+        scheme = "" if value is None else value.get_secret_value().partition(":")[0]
+        if value is not None and scheme.partition("+")[0] not in ("postgresql", "sqlite"):
+            raise ValueError("use postgresql://user:password@host/database or sqlite:///path")
+        return value
+
     worker_concurrency: int = Field(
         default=2, ge=1, description="Processes per `modelserve worker`."
     )

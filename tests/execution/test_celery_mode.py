@@ -1,8 +1,10 @@
 """Celery mode end to end: the real web server, real workers, the machine's RabbitMQ."""
 
+import contextlib
 import json
 import re
 import socket
+import sqlite3
 import time
 import uuid
 from pathlib import Path
@@ -182,3 +184,32 @@ def test_queue_wait_is_measured(celery_server):
     assert predict(celery_server.url, [ROW]).status_code == 200
     count = ("modelserve_queue_wait_seconds_count", ())
     assert samples_once(celery_server.url, lambda now: now.get(count, 0) >= 1).get(count, 0) >= 1
+
+
+def test_each_prediction_is_logged_once_by_the_web_side(celery_server, web_store, pima_csv):
+    rows = read_csv(pima_csv).features[:20].tolist()
+    prefix = f"once-{uuid.uuid4().hex[:8]}"
+    for i, row in enumerate(rows):
+        answer = predict(celery_server.url, [row], headers={"X-Request-ID": f"{prefix}-{i}"})
+        assert answer.status_code == 200
+    multi = predict(celery_server.url, rows[:3], headers={"X-Request-ID": f"{prefix}-multi"})
+    assert multi.status_code == 200
+
+    database = web_store.root.parent / "predictions.db"
+    query = "SELECT request_id, row, route FROM predictions WHERE request_id LIKE ?"
+    deadline = time.monotonic() + 10
+    while len(logged := _rows(database, query, f"{prefix}-%")) < len(rows) + 3:
+        assert time.monotonic() < deadline, logged
+        time.sleep(0.05)  # between readings of a log written every quarter second
+    assert sorted(logged) == sorted(
+        [(f"{prefix}-{i}", 0, "v1") for i in range(len(rows))]
+        + [(f"{prefix}-multi", row, "v1") for row in range(3)]
+    )
+
+
+def _rows(database: Path, query: str, pattern: str) -> list[tuple]:
+    with contextlib.closing(sqlite3.connect(database)) as connection:
+        try:
+            return connection.execute(query, (pattern,)).fetchall()
+        except sqlite3.OperationalError:  # the table: made by the server's first write
+            return []

@@ -29,3 +29,23 @@ def samples_once(url: str, settled: Callable[[Samples], bool]) -> Samples:
     while not settled(current := samples(url)) and time.monotonic() < deadline:
         time.sleep(0.02)  # between readings of a value that settles within 50 ms
     return current
+
+
+LOGGED = "modelserve_prediction_log_rows_total"
+
+
+def logged_rows(found: Samples) -> dict[str, float]:
+    """Rows the prediction log counted, by outcome (written, duplicate, dropped)."""
+    return {
+        dict(labels)["outcome"]: value for (name, labels), value in found.items() if name == LOGGED
+    }
+
+
+def wait_until_logged(url: str, rows: int, timeout: float = 30) -> dict[str, float]:
+    """The log's counts once ``rows`` rows in all are accounted for (written within a quarter
+    second; longer while its database returns from a fault); fails at ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while sum((counts := logged_rows(samples(url))).values()) < rows:
+        assert time.monotonic() < deadline, f"{counts} after {timeout} s; {rows} rows were sent"
+        time.sleep(0.05)  # between readings of counts written every quarter second
+    return counts

@@ -1,10 +1,12 @@
 """Chart geometry: every mark inside the plotting area, and counts that add up."""
 
 import re
+from datetime import datetime, timedelta, timezone
 
 import numpy as np
 import pytest
 
+from modelserve.monitoring.monitor import Slice
 from modelserve.web import charts
 
 
@@ -52,3 +54,38 @@ def test_versions_sit_clear_of_the_axes_on_round_ticks():
     assert len(markers) == 5  # version 1 was never measured by the gates
     assert all(chart.top < y < chart.bottom for _, y, _ in markers)
     assert charts.versions_over_time([]) is None
+
+
+def test_live_accuracy_draws_a_line_per_version_across_the_window():
+    until = datetime(2026, 1, 2, tzinfo=timezone.utc)
+    since = until - timedelta(days=1)
+    part = (until - since) / 12
+
+    def parts(version, accuracies):
+        return [
+            Slice(
+                version=version,
+                start=since + i * part,
+                end=since + (i + 1) * part,
+                labelled=4,
+                accuracy=a,
+            )
+            for i, a in accuracies
+        ]
+
+    slices = parts(1, [(0, 0.5), (5, 0.75)]) + parts(2, [(11, 1.0)])
+    chart = charts.live_accuracy(slices, since, until)
+    assert [s.name for s in chart.legend] == ["version 1", "version 2"]
+    assert len({s.css for s in chart.series}) == 2  # told apart by style as well as by name
+    assert [t.label for t in chart.x_ticks] == ["1d ago", "18h ago", "12h ago", "6h ago", "now"]
+    assert chart.title == "Live accuracy of each version, per 2h of the last 1d"
+    first, second = chart.series
+    assert len(first.points.split()) == 2 and len(second.points.split()) == 1
+    markers = [m for s in chart.series for m in s.markers]
+    assert all(inside(chart, x, y) for x, y, _ in markers)
+    # Each point in the middle of its twelfth: the first an hour into the window.
+    assert markers[0][0] == pytest.approx(chart.left + (chart.right - chart.left) / 24, abs=0.01)
+    assert markers[1][2].startswith("version 1, 2026-01-01 10:00–12:00 UTC: accuracy 0.7500")
+    one = charts.live_accuracy(parts(3, [(2, 0.5)]), since, until)
+    assert one.legend == [] and one.title.startswith("Live accuracy of version 3,")
+    assert charts.live_accuracy([], since, until) is None

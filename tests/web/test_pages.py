@@ -5,16 +5,22 @@ import csv
 import io
 import re
 import shutil
+import time
+import uuid
 
 import numpy as np
 import pytest
 from axe_playwright_python.sync_playwright import Axe
 from playwright.sync_api import expect, sync_playwright
+from werkzeug.test import Client
 
 from modelserve.datasets import read_csv
 from modelserve.evaluation import calibration, classify, evaluate
 from modelserve.runtime import load_runtime
+from modelserve.settings import Settings, demo_bundle_path
+from modelserve.web.app import create_app
 from tests.conftest import Cli
+from tests.support.metrics import logged_rows, samples, wait_until_logged
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # Without these, Chromium on a closed network keeps trying to reach Google's services.
@@ -255,6 +261,126 @@ def test_accuracy_on_an_uploaded_labelled_csv(server, desktop, tmp_path, demo):
     subset = evaluate(dataset.labels[:50], probabilities[:50], 0.5)
     expect(desktop.locator("#accuracy-value")).to_have_text(f"{subset.accuracy:.4f}")
     expect(desktop.locator("#result-source")).to_contain_text("50 rows from labelled.csv")
+
+
+# -- in production: the prediction log, feedback, live accuracy and drift -----------------
+
+GLUCOSE, DRIFT = 1, 60.0  # glucose raised by far more than its spread in the training data
+
+
+@pytest.fixture
+def fresh_model(web_store) -> str:
+    """The demo model under a name of its own: what the log holds of it is this test's doing."""
+    name = f"live-{uuid.uuid4().hex[:8]}"
+    web_store.promote(name, web_store.add(demo_bundle_path(), name).version, reason="for a test")
+    return name
+
+
+def send_labels(page, path):
+    """Uploads a feedback CSV from the open /accuracy page; returns the post's answer. A
+    prediction is written to the log within a quarter second of its answer and refused as
+    unknown (404) until then: that answer alone is tried again, up to a deadline."""
+    deadline = time.monotonic() + 10
+    while True:
+        page.get_by_label("Feedback CSV file").set_input_files(path)
+        with page.expect_response(re.compile(r"/accuracy/feedback")) as answer:
+            page.get_by_role("button", name="Record the labels").click()
+        if answer.value.status != 404 or time.monotonic() > deadline:
+            return answer.value
+        expect(page.locator("#feedback-error")).to_be_visible()  # the page that refused it
+
+
+def test_a_row_predicted_on_the_page_labelled_and_measured_in_production(
+    server, page, http, tmp_path, demo, fresh_model
+):
+    bundle, dataset, probabilities = demo
+    name = fresh_model
+    page.goto(f"{server.url}/accuracy?model={name}")
+    expect(page.locator("#production-heading")).to_have_text("In production (last 1d)")
+    expect(page.locator("#production-empty")).to_contain_text(f"POST /v2/models/{name}/feedback")
+
+    # Served traffic whose glucose has moved: every third row of the data, raised.
+    moved = dataset.features[::3].copy()
+    moved[:, GLUCOSE] += DRIFT
+    before = sum(logged_rows(samples(server.url)).values())
+    shape, data = list(moved.shape), moved.ravel().tolist()
+    body = {"inputs": [{"name": "features", "shape": shape, "datatype": "FP32", "data": data}]}
+    infer = http.post(f"{server.url}/v2/models/{name}/infer", json=body)
+    assert infer.status_code == 200, infer.text
+
+    page.goto(f"{server.url}/predictions?model={name}")
+    page.get_by_label("Feature values, separated by commas").fill(ROW)
+    with page.expect_response(re.compile(r"/predictions/row")) as answer:
+        page.get_by_role("button", name="Predict the row").click()
+    key = answer.value.headers["x-request-id"]
+    expect(page.locator("#request-id")).to_have_text(key)
+
+    # The result's own CSV, its label filled in, is the feedback file.
+    href = page.get_by_role("link", name=re.compile("Download all")).get_attribute("href")
+    table = list(csv.DictReader(io.StringIO(page.request.get(f"{server.url}{href}").text())))
+    assert [(r["request_id"], r["row"], r["label"]) for r in table] == [(key, "0", "")]
+    table[0]["label"] = str(dataset.labels[0])  # ROW is the data's first row
+    labels = tmp_path / "labels.csv"
+    with labels.open("w", newline="") as out:
+        writer = csv.DictWriter(out, table[0])
+        writer.writeheader()
+        writer.writerows(table)
+
+    wait_until_logged(server.url, before + len(moved))  # drift needs the moved rows
+    page.goto(f"{server.url}/accuracy?model={name}")
+    assert send_labels(page, labels).status == 303
+    expect(page.locator("#feedback-recorded")).to_have_text("1 label recorded.")
+    live = evaluate(dataset.labels[:1], probabilities[:1], 0.5)
+    figures = [f"{live.accuracy:.4f}", f"{live.precision:.4f}", f"{live.recall:.4f}", "—"]
+    expect(page.locator("#production-versions tbody tr").locator("th, td")).to_have_text(
+        ["1", str(len(moved) + 1), "1", *figures]
+    )
+    expect(page.locator("#live-accuracy")).to_have_text(figures[0])
+    point = page.locator("#live-accuracy-chart circle")
+    expect(point).to_have_count(1)
+    expect(point).to_contain_text(f"accuracy {figures[0]} on 1 labelled row")
+    expect(page.locator("#live-accuracy-chart figcaption")).to_contain_text("version 1")
+    expect(page.locator("#drift-summary")).to_have_text("Drifted features: glucose")
+    expect(page.locator("#drift-table tr.drifted")).to_contain_text("glucose")
+    check_accessible(page)
+
+
+def test_a_label_for_an_unknown_request_is_refused_beside_the_form(server, desktop, tmp_path):
+    labels = tmp_path / "labels.csv"
+    labels.write_text("request_id,label\nnever-served,1\n")
+    desktop.goto(f"{server.url}/accuracy")
+    desktop.get_by_label("Feedback CSV file").set_input_files(labels)
+    with desktop.expect_response(re.compile(r"/accuracy/feedback")) as answer:
+        desktop.get_by_role("button", name="Record the labels").click()
+    assert answer.value.status == 404
+    message = "no logged prediction of diabetes has request never-served"
+    expect(desktop.get_by_role("alert")).to_contain_text(message)
+    field = desktop.get_by_label("Feedback CSV file")
+    expect(field).to_have_attribute("aria-invalid", "true")
+    expect(field).to_have_accessible_description(re.compile(re.escape(message)))
+    expect(desktop.locator("#feedback-recorded")).to_have_count(0)
+
+
+def test_without_its_database_the_accuracy_page_keeps_the_dataset_figures(
+    demo_store, pima_csv, tmp_path
+):
+    # A folder where the database file should be: SQLite cannot open it.
+    settings = Settings(store=demo_store.root, data=pima_csv, database_url=f"sqlite:///{tmp_path}")
+    client = Client(create_app(settings))
+    page = client.get("/accuracy")
+    text = page.get_data(as_text=True)
+    assert page.status_code == 200 and 'id="accuracy-holdout"' in text
+    assert "No figures from production: the prediction log&#39;s database cannot be reached" in text
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', text).group(1)
+    refused = client.post(
+        "/accuracy/feedback?model=diabetes",
+        data={
+            "csrf_token": token,
+            "labels_file": (io.BytesIO(b"request_id,label\nr1,1\n"), "l.csv"),
+        },
+    )
+    assert refused.status_code == 503 and refused.headers["Retry-After"]
+    assert 'id="feedback-error"' in refused.get_data(as_text=True)
 
 
 def test_models_page_lists_versions_metrics_and_history(server, page, web_store):

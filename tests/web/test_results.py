@@ -2,6 +2,7 @@
 
 import csv
 import io
+import json
 import os
 import time
 
@@ -9,13 +10,16 @@ import numpy as np
 import pytest
 
 from modelserve.errors import ModelNotFound
+from modelserve.monitoring.feedback import read_labels_csv
 from modelserve.web.results import Description, PredictionResult, ResultStore
 
+KEY = "5f0c2a9e41b7d3680000000000000007"
 
-def make_result(n: int = 120, labels: bool = True) -> PredictionResult:
+
+def make_result(n: int = 120, labels: bool = True, key: str | None = None) -> PredictionResult:
     rng = np.random.default_rng(0)
     return PredictionResult(
-        description=Description("m", 2, "rows.csv", 0.5, ["a", "b"], ["id"]),
+        description=Description("m", 2, "rows.csv", 0.5, ["a", "b"], ["id"], request_id=key),
         rows=np.arange(1, n + 1),
         features=rng.random((n, 2)).astype(np.float32) * 100,
         labels=rng.integers(0, 2, n) if labels else None,
@@ -56,6 +60,42 @@ def test_the_csv_holds_every_row_with_its_features_as_typed(tmp_path):
     assert table[1][1] == "33.6"  # not float32's 33.5999985
     assert [int(r[5]) for r in table[1:]] == result.predicted.tolist()
     assert len(table) == 4
+
+
+def test_a_logged_results_csv_filled_in_is_its_feedback(tmp_path):
+    store = ResultStore(tmp_path)
+    result = store.load(store.save(make_result(3, labels=False, key=KEY)))
+    assert result.description.request_id == KEY
+    table = list(csv.reader(io.StringIO(result.to_csv())))
+    assert table[0] == ["request_id", "row", "a", "b", "label", "probability", "predicted"]
+    # Rows as the prediction log numbers them (from 0), the label left for a person to give.
+    assert [(r[0], r[1], r[4]) for r in table[1:]] == [
+        (KEY, "0", ""),
+        (KEY, "1", ""),
+        (KEY, "2", ""),
+    ]
+    for r in table[1:]:
+        r[4] = r[6]
+    filled = "".join(",".join(r) + "\n" for r in table)
+    labels = read_labels_csv(filled, "rows.csv")
+    assert [(x.request_id, x.row, x.label) for x in labels] == [
+        (KEY, i, int(result.predicted[i])) for i in range(3)
+    ]
+    labelled = list(csv.DictReader(io.StringIO(make_result(3, key=KEY).to_csv())))
+    assert [r["label"] for r in labelled] == [str(v) for v in make_result(3).labels]
+
+
+def test_a_result_kept_before_the_log_existed_reads_as_not_logged(tmp_path):
+    store = ResultStore(tmp_path)
+    result_id = store.save(make_result(2))
+    path = tmp_path / f"{result_id}.npz"
+    with np.load(path) as arrays:
+        saved = dict(arrays)
+    described = json.loads(str(saved["description"]))
+    del described["request_id"]
+    saved["description"] = np.array(json.dumps(described))
+    np.savez_compressed(path, **saved)
+    assert store.load(result_id).description.request_id is None
 
 
 def test_unknown_malformed_and_expired_ids_are_not_found(tmp_path):

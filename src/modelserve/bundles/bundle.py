@@ -12,7 +12,8 @@ import numpy as np
 from pydantic import ValidationError
 
 from modelserve.bundles.metadata import BundleMetadata
-from modelserve.errors import InvalidBundle
+from modelserve.datasets import Dataset, read_csv_bytes
+from modelserve.errors import InvalidBundle, InvalidInput
 
 METADATA_FILE = "metadata.json"
 KERAS_FILE = "model.keras"
@@ -65,6 +66,22 @@ class Bundle:
         if dataset is None or dataset.file is None:
             return None
         return self.path / dataset.file
+
+    def training_data(self) -> Dataset | None:
+        """The copy of its training data the bundle carries (None if none), read as the model
+        reads rows, labels included; named as its record names it, never by a server path."""
+        path, record = self.dataset_path(), self.metadata.dataset
+        if path is None or record is None:
+            return None
+        where = f"{self.name} version {self.version}"
+        try:
+            options = {**self.metadata.table_options(), "labels": True}
+            dataset = read_csv_bytes(path.read_bytes(), source=record.name, **options)
+        except (OSError, InvalidInput) as exc:
+            raise InvalidBundle(f"{where}: its copy of its data cannot be read: {exc}") from None
+        if dataset.sha256 != record.sha256:
+            raise InvalidBundle(f"{where}: its copy of its data changed after it was sealed")
+        return dataset
 
     def verify(self) -> None:
         listed = self.metadata.files

@@ -14,6 +14,7 @@ from modelserve.cli.cloud import cloud
 from modelserve.cli.common import Context
 from modelserve.cli.deploy import deploy
 from modelserve.cli.models import models, rollback
+from modelserve.cli.monitoring import feedback, monitor
 from modelserve.cli.offline import evaluate, predict
 from modelserve.cli.serving import health, serve, worker
 from modelserve.cli.training import import_legacy, train
@@ -46,6 +47,8 @@ for command in (
     models,
     rollback,
     canary,
+    feedback,
+    monitor,
     serve,
     worker,
     health,

@@ -195,3 +195,28 @@ class InferenceResponse(BaseModel):
     id: str | None = None
     parameters: dict[str, Any] | None = None
     outputs: list[ResponseOutput]
+
+
+# -- Feedback: the true outcome of earlier predictions (v1 ``:feedback``, V2 ``/feedback``) --
+
+# X-Request-ID as the server accepts it from a client, and as feedback names a prediction.
+REQUEST_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
+MAX_FEEDBACK_LABELS = 10_000
+
+
+class FeedbackLabel(_Payload):
+    request_id: Annotated[str, Field(pattern=REQUEST_ID_PATTERN)] = Field(
+        description="The X-Request-ID the prediction was answered with (or sent with)."
+    )
+    row: Annotated[int, Strict(), Field(ge=0)] = Field(
+        default=0, description="Which row of a request that sent several; 0 for one row."
+    )
+    label: Annotated[int, Strict(), Field(ge=0, le=1)] = Field(description="The true class.")
+
+
+class FeedbackRequest(_Payload):
+    feedback: list[FeedbackLabel] = Field(min_length=1, max_length=MAX_FEEDBACK_LABELS)
+
+
+class FeedbackResponse(BaseModel):
+    accepted: int

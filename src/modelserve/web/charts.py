@@ -8,10 +8,16 @@ no script runs. The drawing is 360 units wide, about the width of a phone, so th
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from modelserve.evaluation import calibration, precision_recall_curve, roc_curve
+from modelserve.settings import format_duration
+
+if TYPE_CHECKING:
+    from modelserve.monitoring.monitor import Slice
 
 WIDTH, HEIGHT = 360, 250
 LEFT, RIGHT, TOP, BOTTOM = 50, 346, 14, 200  # the plotting area
@@ -254,3 +260,53 @@ def versions_over_time(points: list[tuple[int, float | None, float | None]]) -> 
         y_ticks=y.ticks(np.round(np.arange(low, high + tick / 2, tick), 2).tolist()),
         series=series,
     )
+
+
+LIVE_STYLES = 4  # line styles (colour and dash pattern) before versions share one
+
+
+def live_accuracy(slices: list[Slice], since: datetime, until: datetime) -> Chart | None:
+    """Accuracy of the labelled predictions in each part of the window, a line per version;
+    each point sits in the middle of its part, on a time axis that ends now."""
+    if not slices:
+        return None
+    span = (until - since).total_seconds()
+    x = _Scale(0.0, span, LEFT, RIGHT)  # seconds after ``since``
+    versions = sorted({s.version for s in slices})
+    series = []
+    for index, version in enumerate(versions):
+        own = sorted((s for s in slices if s.version == version), key=lambda s: s.start)
+        middles = [((s.start - since) + (s.end - since)).total_seconds() / 2 for s in own]
+        series.append(
+            Series(
+                f"version {version}",
+                f"live-{index % LIVE_STYLES}",
+                points=_polyline(middles, [s.accuracy for s in own], x=x),
+                markers=[
+                    (
+                        x(at),
+                        Y01(s.accuracy),
+                        f"version {version}, {s.start:%Y-%m-%d %H:%M}–{s.end:%H:%M} UTC: "
+                        f"accuracy {s.accuracy:.4f} on {s.labelled} labelled "
+                        f"row{'s' if s.labelled != 1 else ''}",
+                    )
+                    for at, s in zip(middles, own, strict=True)
+                ],
+            )
+        )
+    part = format_duration(slices[0].end - slices[0].start)
+    window = format_duration(until - since)
+    shown = f"version {versions[0]}" if len(versions) == 1 else "each version"
+    return Chart(
+        id="live-accuracy-chart",
+        title=f"Live accuracy of {shown}, per {part} of the last {window}",
+        x_title="time before now",
+        y_title="accuracy of labelled rows",
+        x_ticks=[Tick(x(span * q), _ago(span * (1 - q))) for q in QUARTERS],
+        y_ticks=Y01.ticks(QUARTERS),
+        series=series,
+    )
+
+
+def _ago(seconds: float) -> str:
+    return f"{format_duration(timedelta(seconds=seconds))} ago" if seconds else "now"

@@ -24,3 +24,9 @@ class UploadForm(FlaskForm):
 
 class RowForm(FlaskForm):
     row = StringField("Feature values, separated by commas")
+
+
+class FeedbackForm(FlaskForm):
+    """The true class of logged predictions, by their feedback key (``request_id,label[,row]``)."""
+
+    labels_file = FileField("Feedback CSV file")

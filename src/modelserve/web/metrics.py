@@ -17,8 +17,10 @@ from prometheus_client import (
     generate_latest,
 )
 from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
 
 from modelserve.bulk import Bulk
+from modelserve.monitoring.log import ROWS_METRIC
 
 if TYPE_CHECKING:
     from modelserve.runtime import Prediction
@@ -77,6 +79,8 @@ class Metrics:
             multiprocess_mode="mostrecent",
             registry=self.registry,
         )
+        self.logged_rows = Counter(*ROWS_METRIC, ["outcome"], registry=self.registry)
+        self._collectors: list[Collector] = []  # computed when scraped (live accuracy, drift)
         self._bulk: Bulk[_Answered] = Bulk(self._observe_all, self.FLUSH_SECONDS, 4096)
         self._versions: dict[str, int] = {}  # the version this process last reported, by model
 
@@ -123,14 +127,32 @@ class Metrics:
         _observe_many(self.shared_calls, shared)
         _observe_many(self.queue_wait, waits)
 
+    def count_logged(self, outcome: str, rows: int) -> None:
+        self.logged_rows.labels(outcome).inc(rows)
+
+    def add_collector(self, collector: Collector) -> None:
+        self._collectors.append(collector)
+
     def exposition(self) -> tuple[bytes, str]:
         self.flush()
+        registry = CollectorRegistry()  # no describe on register: nothing is collected twice
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-            registry = CollectorRegistry()
             MultiProcessCollector(registry)
         else:
-            registry = self.registry
+            registry.register(_Registered(self.registry))
+        for collector in self._collectors:
+            registry.register(collector)
         return generate_latest(registry), CONTENT_TYPE_LATEST
+
+
+class _Registered(Collector):
+    """This process's own metrics, as one collector of the exposition's registry."""
+
+    def __init__(self, registry: CollectorRegistry):
+        self.registry = registry
+
+    def collect(self):
+        return self.registry.collect()
 
 
 def _observe_many(histogram: Histogram, values: list[float]) -> None:

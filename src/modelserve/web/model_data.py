@@ -80,14 +80,7 @@ class ModelDataCache:
         where = f"{runtime.name} version {runtime.version}"
         if record is not None and record.file is not None:
             bundle = self.store.bundle(runtime.name, runtime.version, verify=False)
-            raw = bundle.dataset_path().read_bytes()
-            try:
-                # Named as the record names it: messages go to remote users, paths do not.
-                dataset = read_csv_bytes(raw, source=record.name, **options)
-            except InvalidInput as exc:
-                raise InvalidBundle(
-                    f"{where}: its copy of its data cannot be read: {exc}"
-                ) from None
+            dataset = bundle.training_data()
         else:
             try:
                 dataset = read_csv_bytes(
@@ -98,8 +91,6 @@ class ModelDataCache:
             if record is None:  # no claim about which rows were held out
                 return ModelData(dataset, self.configured.name, None, None)
         if dataset.sha256 != record.sha256:
-            if record.file is not None:
-                raise InvalidBundle(f"{where}: its copy of its data changed after it was sealed")
             return None  # the configured dataset is another file than the model's
         holdout = np.asarray(record.holdout, dtype=np.int64) if record.holdout else None
         if holdout is not None and (holdout.min() < 0 or holdout.max() >= len(dataset)):

@@ -9,15 +9,14 @@ which route answered (:func:`note_route`) and which model (:func:`note_predictio
 
 from __future__ import annotations
 
-import itertools
 import logging
 import os
 import re
 import time
-import uuid
 from typing import NamedTuple
 
 from modelserve.logs import access_log
+from modelserve.protocol.types import REQUEST_ID_PATTERN
 from modelserve.runtime import Prediction
 from modelserve.web.services import Services
 
@@ -25,7 +24,7 @@ REQUEST_ID_HEADER = "X-Request-ID"
 MODEL_VERSION_HEADER = "X-Model-Version"
 MODEL_NAME_HEADER = "X-Model-Name"
 UNMATCHED = "unmatched"
-_VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_VALID_REQUEST_ID = re.compile(REQUEST_ID_PATTERN)
 # Keys of the WSGI environ, in the namespace PEP 3333 leaves to applications.
 _REQUEST_ID = "modelserve.request_id"
 _SERVED = "modelserve.served"
@@ -66,23 +65,10 @@ def request_id_of(environ: dict) -> str | None:
     return environ.get(_REQUEST_ID)
 
 
-class _RequestIds:
-    """Unique ids without a random draw per request: a random prefix per process (drawn again
-    in a forked child), then a counter."""
-
-    def __init__(self) -> None:
-        self.restart()
-        os.register_at_fork(after_in_child=self.restart)
-
-    def restart(self) -> None:
-        self._ids = (uuid.uuid4().hex[:16], itertools.count())
-
-    def __call__(self) -> str:
-        prefix, counter = self._ids
-        return f"{prefix}{next(counter):016x}"
-
-
-_new_request_id = _RequestIds()
+def _new_request_id() -> str:
+    # 128 random bits: the id is also a prediction's feedback key, which must not be guessed
+    # from another one (a counter would let a client label its neighbours' predictions).
+    return os.urandom(16).hex()
 
 
 class RequestObserver:

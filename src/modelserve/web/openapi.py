@@ -44,6 +44,14 @@ BODY_ERRORS = {
     "504": _json("ErrorResponse", "No worker answered in time"),
 }
 
+FEEDBACK_ERRORS = {
+    **BODY_ERRORS,
+    "404": _json("ErrorResponse", "Unknown model, or no logged prediction with that id"),
+    "409": _json("ErrorResponse", "A prediction named was labelled before; nothing recorded"),
+    "503": _json("ErrorResponse", "The prediction log's database cannot be reached"),
+}
+FEEDBACK = "Attach true classes to earlier predictions by request id (all or none)"
+
 NAME = {
     "name": "model_name",
     "in": "path",
@@ -105,7 +113,9 @@ def _get(summary: str, response: str, *params, errors=ERRORS, tag: str) -> dict[
     }
 
 
-def _post(summary: str, request: str, response: str, *params, tag: str) -> dict[str, Any]:
+def _post(
+    summary: str, request: str, response: str, *params, tag: str, errors=None
+) -> dict[str, Any]:
     return {
         "post": {
             "summary": summary,
@@ -115,7 +125,7 @@ def _post(summary: str, request: str, response: str, *params, tag: str) -> dict[
                 "required": True,
                 "content": {"application/json": {"schema": _ref(request)}},
             },
-            "responses": {"200": _json(response, summary), **BODY_ERRORS},
+            "responses": {"200": _json(response, summary), **(errors or BODY_ERRORS)},
         }
     }
 
@@ -135,6 +145,8 @@ def openapi_document() -> dict[str, Any]:
         t.ModelReadyResponse,
         t.InferenceRequest,
         t.InferenceResponse,
+        t.FeedbackRequest,
+        t.FeedbackResponse,
     )
     schemas["PredictRequest"] = PREDICT_REQUEST
     # `instances` are answered as `predictions`, `inputs` as `outputs`.
@@ -195,6 +207,12 @@ def openapi_document() -> dict[str, Any]:
             NAME,
             VERSION,
             tag=v2,
+        ),
+        "/v1/models/{model_name}:feedback": _post(
+            FEEDBACK, "FeedbackRequest", "FeedbackResponse", NAME, tag=v1, errors=FEEDBACK_ERRORS
+        ),
+        "/v2/models/{model_name}/feedback": _post(
+            FEEDBACK, "FeedbackRequest", "FeedbackResponse", NAME, tag=v2, errors=FEEDBACK_ERRORS
         ),
         "/healthz": {
             "get": {

@@ -3,6 +3,10 @@
 Every page works for any model and version in the store (``?model=NAME`` or
 ``?model=NAME:VERSION``; default: MODELSERVE_MODEL, its current version). A form post runs the
 model once, keeps the result (``web.results``) and redirects to it.
+
+Rows a person types or uploads are served predictions like the JSON APIs' and go to the
+prediction log under the request's id, which the result then shows as its feedback key;
+/accuracy reads the log back (live accuracy per version, drift) and takes the labels.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from flask import (
     Blueprint,
     Response,
     current_app,
+    flash,
     redirect,
     render_template,
     request,
@@ -25,17 +30,23 @@ from modelserve.bundles import check_model_name
 from modelserve.bundles.metadata import Metrics
 from modelserve.datasets import Dataset, parse_row, read_csv_bytes
 from modelserve.errors import (
+    DatabaseUnavailable,
     InvalidInput,
     ModelNotFound,
     ModelserveError,
     PayloadTooLarge,
 )
 from modelserve.evaluation import evaluate
+from modelserve.monitoring.feedback import attach_labels, read_labels_csv
+from modelserve.monitoring.monitor import MonitorReport
 from modelserve.runtime import ModelRuntime
+from modelserve.settings import format_duration
 from modelserve.web import charts
-from modelserve.web.forms import ModelDataForm, RowForm, UploadForm
+from modelserve.web.api import serving
+from modelserve.web.errors import error_headers, status_of
+from modelserve.web.forms import FeedbackForm, ModelDataForm, RowForm, UploadForm
 from modelserve.web.model_data import ModelData
-from modelserve.web.observability import note_model, note_prediction
+from modelserve.web.observability import note_model, note_prediction, request_id_of
 from modelserve.web.results import Description, PredictionResult, ResultStore
 from modelserve.web.services import Services
 
@@ -148,8 +159,13 @@ def predict_from(source: str):
     chosen = _chosen()
     try:
         dataset, name = _rows(source, chosen.runtime, labels=None)
-        measured = _measured(chosen.runtime) if source == "data" else None
-        return _show(_predict(chosen.runtime, dataset, name, measured))
+        if source == "data":
+            # Not logged: these are the rows the model was trained and measured on, not
+            # traffic; logged, they would pull live accuracy and drift towards its training.
+            found = _predict(chosen.runtime, dataset, name, _measured(chosen.runtime))
+        else:
+            found = _predict(chosen.runtime, dataset, name, logged=True)
+        return _show(found)
     except InvalidInput as exc:
         status = 413 if isinstance(exc, PayloadTooLarge) else 400
         return _predictions_page(chosen, failed=source, error=str(exc), status=status)
@@ -165,10 +181,24 @@ def accuracy_upload():
     chosen = _chosen()
     try:
         dataset, name = _rows("upload", chosen.runtime, labels=True)
+        # Not logged: a test of the model on rows whose truth is already known, not traffic
+        # it serves (nor would its labels be the feedback of anything served).
         return _show(_predict(chosen.runtime, dataset, name))
     except InvalidInput as exc:
         status = 413 if isinstance(exc, PayloadTooLarge) else 400
-        return _accuracy_page(chosen, error=str(exc), status=status)
+        return _accuracy_page(chosen, failed="upload", error=str(exc), status=status)
+
+
+@blueprint.post("/accuracy/feedback")
+def accuracy_feedback():
+    chosen = _chosen()
+    name = chosen.runtime.name  # labels belong to the model's predictions, of any version
+    try:
+        recorded = attach_labels(services().database, name, _labels())
+    except (InvalidInput, DatabaseUnavailable) as exc:
+        return _accuracy_page(chosen, failed="feedback", error=str(exc), status=status_of(exc))
+    flash(f"{recorded} label{'s' if recorded != 1 else ''} recorded", "feedback")
+    return redirect(url_for("pages.accuracy", model=chosen.value, _anchor="production"), code=303)
 
 
 @blueprint.get("/results/<result_id>")
@@ -180,6 +210,7 @@ def result(result_id: str):
         "result.html",
         result=found,
         result_id=result_id,
+        sample=services().settings.prediction_log_sample,
         page=page,
         wrong_only=wrong_only,
         charts=_charts(found.labels, found.probabilities, found.description.threshold),
@@ -261,7 +292,7 @@ def _predictions_page(chosen: Chosen, failed: str | None = None, error=None, sta
     ), status
 
 
-def _accuracy_page(chosen: Chosen, error=None, status=200):
+def _accuracy_page(chosen: Chosen, failed: str | None = None, error=None, status=200):
     runtime = chosen.runtime
     data = _model_data(runtime)
     measured = []
@@ -292,14 +323,18 @@ def _accuracy_page(chosen: Chosen, error=None, status=200):
                 _charts(labels, probabilities, threshold) if data.holdout is None else None,
             )
         )
-    return render_template(
+    page = render_template(
         "accuracy.html",
         chosen=chosen,
         data=data,
         measured=measured,
+        production=_production(runtime.name),
         form=UploadForm(),
+        feedback_form=FeedbackForm(),
+        failed=failed,
         error=error,
-    ), status
+    )
+    return page, status, error_headers(status)  # a 503 says when to try again
 
 
 @dataclass(frozen=True)
@@ -311,6 +346,42 @@ class _Measured:
     explanation: str
     metrics: Metrics
     charts: list[charts.Chart] | None
+
+
+@dataclass(frozen=True)
+class _Production:
+    """The model in production, as the prediction log tells it, for /accuracy."""
+
+    window: str  # e.g. "1d"
+    logging: bool  # this server records its predictions
+    report: MonitorReport | None  # None: the log could not be read
+    chart: charts.Chart | None
+    problem: str | None  # why there is no report
+
+
+def _production(name: str) -> _Production:
+    svc = services()
+    window = format_duration(svc.monitor.window)
+    logging = svc.predictions is not None
+    try:
+        report = svc.monitor.report(name)
+    except ModelserveError as exc:
+        # The log's database down (or the model without a current version to judge drift
+        # against) costs this section, not the page: the dataset figures need neither.
+        return _Production(window, logging, None, None, str(exc))
+    chart = charts.live_accuracy(report.series, report.since, report.until)
+    return _Production(window, logging, report, chart, None)
+
+
+def _labels():
+    upload = FeedbackForm().labels_file.data
+    if upload is None or not upload.filename:
+        raise InvalidInput("Feedback CSV file: choose a file to upload", field="labels_file")
+    try:
+        text = upload.read().decode("utf-8-sig")  # as spreadsheets save it, mark and all
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(f"{upload.filename}: not UTF-8 text (byte {exc.start})") from None
+    return read_labels_csv(text, source=upload.filename)
 
 
 def _charts(labels, probabilities, threshold) -> list[charts.Chart]:
@@ -349,8 +420,8 @@ def _rows(source: str, runtime: ModelRuntime, *, labels: bool | None) -> tuple[D
 
 
 def _run(runtime: ModelRuntime, features: np.ndarray) -> np.ndarray:
-    """Probabilities of class 1, in requests of at most the row limit each: a model's own
-    data may be longer than what one request may carry."""
+    """Probabilities of class 1 for a model's own data, in requests of at most the row limit
+    each (it may be longer than what one request may carry); never logged."""
     svc = services()
     limit = svc.settings.max_batch_rows
     parts = []
@@ -362,15 +433,29 @@ def _run(runtime: ModelRuntime, features: np.ndarray) -> np.ndarray:
 
 
 def _predict(
-    runtime: ModelRuntime, dataset: Dataset, source: str, measured: np.ndarray | None = None
+    runtime: ModelRuntime,
+    dataset: Dataset,
+    source: str,
+    measured: np.ndarray | None = None,
+    *,
+    logged: bool = False,
 ) -> PredictionResult:
     """The rows with what the model predicts for them: ``measured`` where already known
-    (the model's own data, which may exceed what one request may carry)."""
+    (the model's own data, which may exceed what one request may carry). ``logged``: the
+    prediction log records them under this request's id, the result's feedback key."""
+    svc = services()
+    request_id = None
     if measured is None:
-        limit = services().settings.max_batch_rows
+        limit = svc.settings.max_batch_rows
         if len(dataset) > limit:
             raise PayloadTooLarge(f"{source}: {len(dataset)} rows exceed the limit of {limit}")
-        measured = _run(runtime, dataset.features)
+        if logged:
+            prediction = serving.run(svc, request.environ, "pages", runtime, dataset.features)
+            measured = prediction.probabilities.reshape(-1)
+            if svc.predictions is not None:
+                request_id = request_id_of(request.environ)
+        else:
+            measured = _run(runtime, dataset.features)
     metadata = runtime.metadata
     return PredictionResult(
         description=Description(
@@ -380,6 +465,7 @@ def _predict(
             threshold=metadata.output.threshold,
             feature_names=list(metadata.feature_names),
             ignored_columns=list(dataset.ignored_columns),
+            request_id=request_id,
         ),
         rows=np.arange(1, len(dataset) + 1),
         features=dataset.features,

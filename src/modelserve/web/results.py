@@ -42,6 +42,7 @@ class Description:
     threshold: float
     feature_names: list[str]
     ignored_columns: list[str] = field(default_factory=list)
+    request_id: str | None = None  # the prediction log's key for these rows; None: not logged
 
 
 @dataclass(frozen=True)
@@ -95,19 +96,25 @@ class PredictionResult:
         )
 
     def to_csv(self) -> str:
-        """Every row: its number, features, label if any, probability and predicted class."""
+        """Every row: its number, features, label if any, probability and predicted class;
+        for a logged result, its feedback key first and a label column even when empty."""
         out = io.StringIO()
         writer = csv.writer(out, lineterminator="\n")
+        key = self.description.request_id
         has_labels = self.labels is not None
+        label_column = has_labels or key is not None
         writer.writerow(
-            ["row", *self.description.feature_names]
-            + (["label"] if has_labels else [])
+            (["request_id", "row"] if key else ["row"])
+            + self.description.feature_names
+            + (["label"] if label_column else [])
             + ["probability", "predicted"]
         )
         for i in range(len(self)):
+            label = [int(self.labels[i]) if has_labels else ""] if label_column else []
             writer.writerow(
-                [int(self.rows[i]), *map(_shortest, self.features[i])]
-                + ([int(self.labels[i])] if has_labels else [])
+                ([key, i] if key else [int(self.rows[i])])
+                + [*map(_shortest, self.features[i])]
+                + label
                 + [f"{self.probabilities[i]:.6f}", int(self.predicted[i])]
             )
         return out.getvalue()

@@ -22,6 +22,7 @@ import shutil
 import socket
 import tempfile
 from functools import partial
+from pathlib import Path
 
 from granian._granian import SocketHolder
 from granian.constants import Interfaces
@@ -91,6 +92,12 @@ def run(settings: Settings, bind_fd: int | None = None) -> None:
     metrics_dir = tempfile.mkdtemp(prefix="modelserve-metrics-")
     # prometheus_client reads this when first imported, which must happen after this line.
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir
+    log_writer = None
+    if settings.prediction_log:
+        from modelserve.monitoring.shipping import WriterProcess
+
+        log_writer = WriterProcess(settings, Path(metrics_dir))
+        log_writer.start()
     bound = listeners[0].getsockname()
     host, port = (bound[:2]) if isinstance(bound, tuple) else ("127.0.0.1", 0)
     server = _Server(
@@ -113,18 +120,21 @@ def run(settings: Settings, bind_fd: int | None = None) -> None:
         "serving %s (%s mode) on %s", settings.model, mode, url, extra={"url": url, "mode": mode}
     )
     try:
-        server.serve(target_loader=partial(_load, settings, _address(listeners[0])))
+        log_socket = log_writer.path if log_writer is not None else None
+        server.serve(target_loader=partial(_load, settings, _address(listeners[0]), log_socket))
     finally:
+        if log_writer is not None:
+            log_writer.stop()  # after the server processes: it writes what they sent last
         shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
-def _load(settings: Settings, address: str, target: str):
+def _load(settings: Settings, address: str, log_socket: Path | None, target: str):
     """Runs in each server process: the application, and what the process serves beside it."""
     from modelserve.logs import configure_logging
 
     configure_logging(settings.log_level)
     try:
-        return _start(settings, address)
+        return _start(settings, address, log_socket)
     except Exception:
         # Raised, it would reach multiprocessing, which prints it as plain text among the
         # JSON lines; granian sees the exit status either way and respawns the process.
@@ -132,19 +142,21 @@ def _load(settings: Settings, address: str, target: str):
         raise SystemExit(1) from None
 
 
-def _start(settings: Settings, address: str):
+def _start(settings: Settings, address: str, log_socket: Path | None):
     from multiprocessing.util import Finalize
 
     from modelserve.logs import access_log
     from modelserve.web.app import create_app
 
     _return_large_blocks()
-    app = create_app(settings)
+    app = create_app(settings, log_socket=log_socket)
     # A server process ends with os._exit, which skips atexit: the last pending metrics and
     # access lines are written by multiprocessing's own exit hook instead.
     Finalize(None, app.services.metrics.flush, exitpriority=10)
     Finalize(None, app.services.canary.flush, exitpriority=10)
     Finalize(None, access_log.flush, exitpriority=10)
+    if app.services.predictions is not None:
+        Finalize(None, app.services.predictions.close, exitpriority=10)
     if settings.broker_url is not None:
         _serve_bundles(settings)
     log.info("serving on http://%s/", address)  # its socket listens: connections wait there

@@ -14,7 +14,7 @@ from werkzeug.http import HTTP_STATUS_CODES
 from werkzeug.routing import BaseConverter, Map, Rule
 
 from modelserve.bundles.store import MODEL_NAME
-from modelserve.web.api import ops, v1, v2
+from modelserve.web.api import feedback, ops, v1, v2
 from modelserve.web.api.http import (
     Answer,
     Request,
@@ -30,7 +30,7 @@ from modelserve.web.errors import describe, error_headers, json_error
 from modelserve.web.observability import note_route, request_id_of
 from modelserve.web.services import Services
 
-ROUTES: tuple[Route, ...] = (*v1.ROUTES, *v2.ROUTES, *ops.ROUTES)
+ROUTES: tuple[Route, ...] = (*v1.ROUTES, *v2.ROUTES, *feedback.ROUTES, *ops.ROUTES)
 # Paths the JSON APIs own; the pages own the rest.
 PREFIXES = ("/v1/", "/v2", "/healthz", "/readyz", "/metrics", "/openapi.json")
 # Recently matched (path, method) pairs, answered without the router: matching costs more

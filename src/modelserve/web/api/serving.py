@@ -1,10 +1,12 @@
-"""Which model a prediction request runs on."""
+"""Which model a prediction request runs on, and running it."""
 
 from __future__ import annotations
 
-from modelserve.runtime import ModelRuntime
+import numpy as np
+
+from modelserve.runtime import ModelRuntime, Prediction
 from modelserve.web.api.http import Request
-from modelserve.web.observability import note_model
+from modelserve.web.observability import note_model, note_prediction, request_id_of
 from modelserve.web.services import Services
 
 # A client's stable identity (a user, a session): while a canary runs, requests with the same
@@ -21,3 +23,23 @@ def model_for(svc: Services, request: Request) -> ModelRuntime:
     version = svc.cache.route(name, request.header(CLIENT_KEY_HEADER))
     note_model(request.environ, name, version, routed=True)
     return svc.cache.get(name, version)
+
+
+def run(
+    svc: Services, environ: dict, route: str, model: ModelRuntime, batch: np.ndarray
+) -> Prediction:
+    """Run ``batch`` on exactly ``model``; the headers, metrics and access log learn what
+    answered, and the prediction log records it under the request's id (the feedback key)."""
+    prediction = svc.executor.predict(model, batch)
+    note_prediction(environ, prediction, len(batch))
+    if svc.predictions is not None:
+        svc.predictions.record(
+            request_id_of(environ),
+            route,
+            prediction.model,
+            prediction.version,
+            batch,
+            prediction.probabilities,
+            model.metadata.output.threshold,
+        )
+    return prediction

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from modelserve.protocol import v1
 from modelserve.web.api.http import Answer, Request, Route
-from modelserve.web.api.serving import model_for
-from modelserve.web.observability import note_model, note_prediction
+from modelserve.web.api.serving import model_for, run
+from modelserve.web.observability import note_model
 from modelserve.web.services import Services
 
 
@@ -25,8 +25,7 @@ def predict(svc: Services, request: Request) -> Answer:
     model = model_for(svc, request)
     batch, fmt = v1.decode_predict(request.body, model.metadata, svc.settings.max_batch_rows)
     # The version that passed validation is the one that runs, whatever switches meanwhile.
-    prediction = svc.executor.predict(model, batch)
-    note_prediction(request.environ, prediction, len(batch))
+    prediction = run(svc, request.environ, "v1", model, batch)
     return Answer(v1.encode_predict(prediction.probabilities, fmt))
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from modelserve.protocol import v2
 from modelserve.web.api.http import BINARY_TYPE, Answer, Request, Route
-from modelserve.web.api.serving import model_for
-from modelserve.web.observability import note_model, note_prediction
+from modelserve.web.api.serving import model_for, run
+from modelserve.web.observability import note_model
 from modelserve.web.services import Services
 
 
@@ -48,8 +48,7 @@ def infer(svc: Services, request: Request) -> Answer:
         svc.settings.max_batch_rows,
     )
     # The version that passed validation is the one that runs, whatever switches meanwhile.
-    prediction = svc.executor.predict(model, decoded.batch)
-    note_prediction(request.environ, prediction, len(decoded.batch))
+    prediction = run(svc, request.environ, "v2", model, decoded.batch)
     payload, json_length = v2.encode_infer(
         decoded, prediction.probabilities, model.metadata, prediction.version
     )

@@ -1,0 +1,236 @@
+"""How a model does in production, read from the prediction log: live accuracy of the
+labelled predictions per version, over a sliding window, and drift of recent inputs."""
+
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+import sqlalchemy as sa
+from pydantic import BaseModel, Field
+
+from modelserve.bundles import ModelStore
+from modelserve.errors import InvalidBundle
+from modelserve.evaluation import evaluate_classes
+from modelserve.monitoring.database import Database
+from modelserve.monitoring.drift import feature_psi
+from modelserve.monitoring.schema import predictions
+
+DRIFT_ROWS = 5000  # the most recent inputs drift is measured on
+SLICES = 12  # points of the live accuracy chart across the window
+
+
+class LiveFigures(BaseModel):
+    predictions: int = Field(description="Rows logged in the window")
+    labelled: int = Field(description="Of those, rows whose true class is known")
+    accuracy: float | None = None
+    precision: float | None = None
+    recall: float | None = None
+    roc_auc: float | None = None
+
+
+class VersionFigures(LiveFigures):
+    version: int
+
+
+class Slice(BaseModel):
+    """Labelled predictions of one version in one part of the window."""
+
+    version: int
+    start: datetime
+    end: datetime
+    labelled: int
+    accuracy: float
+
+
+class FeatureDrift(BaseModel):
+    feature: str
+    psi: float
+    drifted: bool
+
+
+class MonitorReport(BaseModel):
+    model: str
+    version: int | None = Field(description="The version asked for; None: all versions")
+    window_seconds: float
+    since: datetime
+    until: datetime
+    predictions: int
+    labelled: int
+    live_accuracy: float | None
+    precision: float | None
+    recall: float | None
+    roc_auc: float | None
+    versions: list[VersionFigures]
+    series: list[Slice]
+    drift_reference: str | None = Field(description="The training data drift is measured against")
+    drift_rows: int = Field(description="Recent rows drift was measured on")
+    drift_threshold: float
+    drift_note: str | None = Field(description="Why drift was not judged, when it was not")
+    drift: list[FeatureDrift]
+    drifted: list[str]
+
+
+class Monitor:
+    def __init__(
+        self,
+        database: Database,
+        store: ModelStore,
+        *,
+        window: timedelta,
+        drift_threshold: float,
+        drift_min_rows: int,
+    ):
+        self.database = database
+        self.store = store
+        self.window = window
+        self.drift_threshold = drift_threshold
+        self.drift_min_rows = drift_min_rows
+        self._references: dict[tuple[str, int, str], tuple[str, np.ndarray] | None] = {}
+        self._lock = threading.Lock()
+
+    def report(
+        self, model: str, version: int | None = None, window: timedelta | None = None
+    ) -> MonitorReport:
+        self.store.check_known(model)
+        if version is not None:
+            self.store.bundle(model, version, verify=False)  # 404 for a version never stored
+        window = window or self.window
+        until = datetime.now(timezone.utc)
+        since = until - window
+        scope = [predictions.c.model == model, predictions.c.created_at >= since]
+        if version is not None:
+            scope.append(predictions.c.version == version)
+        with self.database.reading() as connection:
+            counts = connection.execute(
+                sa.select(
+                    predictions.c.version, sa.func.count(), sa.func.count(predictions.c.label)
+                )
+                .where(*scope)
+                .group_by(predictions.c.version)
+            ).all()
+            labelled = connection.execute(
+                sa.select(
+                    predictions.c.version,
+                    predictions.c.created_at,
+                    predictions.c.probability,
+                    predictions.c.predicted,
+                    predictions.c.label,
+                ).where(*scope, predictions.c.label.is_not(None))
+            ).all()
+            recent = (
+                connection.execute(
+                    sa.select(predictions.c.features)
+                    .where(*scope)
+                    .order_by(predictions.c.id.desc())
+                    .limit(DRIFT_ROWS)
+                )
+                .scalars()
+                .all()
+            )
+        overall = _figures(sum(n for _, n, _ in counts), labelled)
+        versions = [
+            VersionFigures(
+                version=v, **_figures(n, [r for r in labelled if r.version == v]).model_dump()
+            )
+            for v, n, _ in sorted(counts)
+        ]
+        drift, drifted, reference, note = self._drift(model, version, recent)
+        return MonitorReport(
+            model=model,
+            version=version,
+            window_seconds=window.total_seconds(),
+            since=since,
+            until=until,
+            predictions=overall.predictions,
+            labelled=overall.labelled,
+            live_accuracy=overall.accuracy,
+            precision=overall.precision,
+            recall=overall.recall,
+            roc_auc=overall.roc_auc,
+            versions=versions,
+            series=_series(labelled, since, until),
+            drift_reference=reference,
+            drift_rows=len(recent),
+            drift_threshold=self.drift_threshold,
+            drift_note=note,
+            drift=drift,
+            drifted=drifted,
+        )
+
+    def _drift(self, model: str, version: int | None, recent: list):
+        version = version if version is not None else self.store.current_version(model)
+        reference = self._reference(model, version)
+        if reference is None:
+            return [], [], None, f"version {version} carries no training data to compare with"
+        name, features = reference
+        if len(recent) < self.drift_min_rows:
+            note = f"{len(recent)} recent rows; drift is judged from {self.drift_min_rows}"
+            return [], [], name, note
+        rows = np.asarray(recent, dtype=np.float64)
+        if rows.ndim != 2 or rows.shape[1] != features.shape[1]:
+            return [], [], name, "recent rows do not have the training data's width"
+        names = self.store.bundle(model, version, verify=False).metadata.feature_names
+        drift = [
+            FeatureDrift(feature=f, psi=round(value, 4), drifted=value > self.drift_threshold)
+            for f, value in zip(names, feature_psi(features, rows), strict=True)
+        ]
+        return drift, [d.feature for d in drift if d.drifted], name, None
+
+    def _reference(self, model: str, version: int) -> tuple[str, np.ndarray] | None:
+        bundle = self.store.bundle(model, version, verify=False)
+        key = (model, version, bundle.digest)
+        with self._lock:
+            if key in self._references:
+                return self._references[key]
+        try:
+            dataset = bundle.training_data()
+        except InvalidBundle:
+            dataset = None
+        found = None if dataset is None else (bundle.metadata.dataset.name, dataset.features)
+        with self._lock:
+            self._references[key] = found
+        return found
+
+
+def _figures(logged: int, rows: list) -> LiveFigures:
+    if not rows:
+        return LiveFigures(predictions=logged, labelled=0)
+    labels = np.array([r.label for r in rows])
+    predicted = np.array([r.predicted for r in rows])
+    scores = np.array([r.probability for r in rows])
+    figures = evaluate_classes(labels, predicted, scores)
+    return LiveFigures(
+        predictions=logged,
+        labelled=len(rows),
+        accuracy=figures.accuracy,
+        precision=figures.precision,
+        recall=figures.recall,
+        roc_auc=figures.roc_auc,
+    )
+
+
+def _series(rows: list, since: datetime, until: datetime) -> list[Slice]:
+    """Accuracy of each version in each twelfth of the window that holds labelled rows."""
+    step = (until - since) / SLICES
+    hits: dict[tuple[int, int], list[int]] = {}
+    for row in rows:
+        at = _aware(row.created_at)
+        part = min(int((at - since) / step), SLICES - 1)
+        hits.setdefault((row.version, part), []).append(int(row.predicted == row.label))
+    return [
+        Slice(
+            version=version,
+            start=since + part * step,
+            end=since + (part + 1) * step,
+            labelled=len(results),
+            accuracy=sum(results) / len(results),
+        )
+        for (version, part), results in sorted(hits.items())
+    ]
+
+
+def _aware(at: datetime) -> datetime:
+    # SQLite hands back the UTC times it was given without their zone.
+    return at if at.tzinfo is not None else at.replace(tzinfo=timezone.utc)
