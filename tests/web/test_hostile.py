@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from tests.support.metrics import logged_rows, samples, wait_until_logged
 from tests.support.processes import Server
 from tests.web.conftest import ROW
 
@@ -81,7 +82,10 @@ def test_bodies_full_of_empty_rows_are_refused_before_they_cost_memory(default_s
     body = b'{"instances":[' + b"[]," * (8 * MB // 3 - 10) + b"[]]}"
     assert len(body) <= 8 * MB
     url = f"{default_server.url}/v1/models/diabetes:predict"
+    logged = sum(logged_rows(samples(default_server.url)).values())
     _predict_seconds(http, default_server)  # both processes loaded the model already
+    # ...and the log writer process has written to its database (it holds a connection).
+    wait_until_logged(default_server.url, logged + 1)
     before = _tree_rss(default_server.pid)
     peak = before
     with ThreadPoolExecutor(4) as pool:

@@ -159,14 +159,20 @@ def run_writer(settings, path: Path) -> None:
     """The log writer process: receive rows until SIGTERM, then write what is pending."""
     from prometheus_client import Counter
 
+    from modelserve.errors import DatabaseUnavailable
     from modelserve.logs import configure_logging
     from modelserve.monitoring.database import Database, database_url
     from modelserve.monitoring.log import ROWS_METRIC, DatabaseSink
 
     configure_logging(settings.log_level)
     counter = Counter(*ROWS_METRIC, ["outcome"])  # its samples join the web processes'
+    database = Database(database_url(settings))
+    try:
+        database.engine()  # connected and migrated now, not in the middle of serving
+    except DatabaseUnavailable as exc:
+        log.warning("prediction log: %s; rows wait until it is back", exc.local_message())
     writer = PredictionLog(
-        DatabaseSink(Database(database_url(settings))),
+        DatabaseSink(database),
         capacity_rows=settings.prediction_log_queue_rows,
         retention=settings.prediction_log_retention,
         count=lambda outcome, rows: counter.labels(outcome).inc(rows),
