@@ -97,7 +97,13 @@ class _RefusesFirst:
             error, self.error = self.error, None
             raise error
         self.batches.append(batch)
-        return sum(len(s.features) for s in batch)
+        return sum(map(len, batch))
+
+    def held_rows(self) -> int:
+        return 0
+
+    def close(self) -> int:
+        return 0
 
     def prune(self, older_than) -> None:
         pass

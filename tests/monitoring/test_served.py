@@ -70,7 +70,7 @@ def test_labels_for_half_the_predictions_give_their_accuracy(served):
         assert own is None or key == own
         keys.append(key)
         probabilities.append(probability)
-    assert wait_until_logged(server.url, 200) == {"written": 200}
+    assert wait_until_logged(server.url, 200) == {"written": 200, "duplicate": 0, "dropped": 0}
 
     labelled = list(range(0, 200, 2))
     for path, part in (

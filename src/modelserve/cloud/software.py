@@ -269,9 +269,10 @@ def installed_versions(train: bool = False) -> str:
         except metadata.PackageNotFoundError:
             continue
         pins[name] = dist.version
+        extras = requirement.extras or {""}  # psycopg[binary] brings psycopg-binary
         for child in dist.requires or []:
             req = Requirement(child)
-            if req.marker is None or req.marker.evaluate({"extra": ""}):
+            if req.marker is None or any(req.marker.evaluate({"extra": e}) for e in extras):
                 pending.append(req)
     lines = ["# The versions modelserve runs with here."]
     return "\n".join(lines + [f"{n}=={v}" for n, v in sorted(pins.items())]) + "\n"

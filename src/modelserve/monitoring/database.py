@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, make_url
 
 from modelserve.bulk import at_fork_in_child
-from modelserve.errors import DatabaseUnavailable, InvalidInput, MissingDependency
+from modelserve.errors import DatabaseUnavailable, InvalidInput
 from modelserve.settings import Settings
 
 DATABASE_FILE = "predictions.db"
@@ -25,6 +25,9 @@ SQLITE_BUSY_MS = 10_000
 # Every process of a deployment migrates on start; the first takes this lock, the others wait
 # and then find nothing to do.
 _MIGRATION_LOCK = int.from_bytes(hashlib.sha256(b"modelserve-migrations").digest()[:8], "big") >> 1
+# Alembic keeps the running migration's context in a module-level proxy: two threads of one
+# process upgrading at once would swap each other's.
+_MIGRATING_IN_THIS_PROCESS = threading.Lock()
 
 
 def database_url(settings: Settings) -> str:
@@ -43,6 +46,7 @@ class Database:
 
     def __init__(self, url: str):
         self.url = url
+        self.backend = make_url(url).get_backend_name()  # "sqlite" or "postgresql"
         self._engine: Engine | None = None
         self._migrated = False
         self._lock = threading.Lock()
@@ -72,6 +76,9 @@ class Database:
             yield connection
 
     def _forked(self) -> None:
+        global _MIGRATING_IN_THIS_PROCESS
+        # A fork copies locks as they were: one held by another thread would never be freed.
+        _MIGRATING_IN_THIS_PROCESS = threading.Lock()
         self._lock = threading.Lock()
         if self._engine is not None:
             self._engine.dispose(close=False)  # the parent's connections stay the parent's
@@ -124,12 +131,6 @@ def connect(url: str) -> Engine:
     if parsed.get_backend_name() == "postgresql":
         if parsed.drivername == "postgresql":  # no driver named: psycopg 3, not psycopg2
             parsed = parsed.set(drivername="postgresql+psycopg")
-        try:
-            import psycopg  # noqa: F401
-        except ImportError:
-            raise MissingDependency(
-                "a PostgreSQL database needs psycopg: pip install 'modelserve[postgresql]'"
-            ) from None
         options["connect_args"] = {"connect_timeout": CONNECT_TIMEOUT_SECONDS}
         return sa.create_engine(parsed, pool_size=2, max_overflow=2, **options)
     raise InvalidInput(
@@ -148,7 +149,7 @@ def migrate(engine: Engine) -> None:
     config.set_main_option(
         "script_location", str(resources.files("modelserve.monitoring") / "migrations")
     )
-    with _writing(engine) as connection:
+    with _MIGRATING_IN_THIS_PROCESS, _writing(engine) as connection:
         if engine.dialect.name == "postgresql":
             connection.execute(sa.select(sa.func.pg_advisory_xact_lock(_MIGRATION_LOCK)))
         config.attributes["connection"] = connection

@@ -18,7 +18,6 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Protocol
 
@@ -27,10 +26,10 @@ import sqlalchemy as sa
 
 from modelserve.bulk import at_fork_in_child, current_pid
 from modelserve.errors import DatabaseUnavailable, ModelserveError
-from modelserve.evaluation import classify
-from modelserve.monitoring.database import Database, json_text
+from modelserve.monitoring.database import Database
 from modelserve.monitoring.retention import prune
 from modelserve.monitoring.schema import predictions
+from modelserve.monitoring.wire import COLUMNS, Served, TimeText, database_rows
 
 log = logging.getLogger(__name__)
 
@@ -41,27 +40,29 @@ ROWS_METRIC = (
     "(the queue was full while the database was slow or down)",
 )
 Count = Callable[[str, int], None]
+Settled = Callable[[list["Entry"]], None]
 
 
-@dataclass(frozen=True)
-class Served:
-    """One answered prediction request, as the log receives it."""
+class Entry(Protocol):
+    """What the log queues: one request's rows (``Served``), or, in the log writer process,
+    a web process's frame of them, decoded (``shipping.Shipped``: ``rows`` in the order of
+    ``wire.COLUMNS``)."""
 
-    request_id: str
-    route: str
-    model: str
-    version: int
-    at: float  # time.time() when answered
-    features: np.ndarray | list[list[float]]  # (N, F); lists as the writer process reads them
-    probabilities: np.ndarray | list[float]  # (N, 1), or N
-    threshold: float
-    classes: list[int] | None = None  # the classes served, where decided already
+    def __len__(self) -> int:
+        """Its rows."""
 
 
 class Sink(Protocol):
-    def write(self, batch: list[Served]) -> int | None:
+    def write(self, batch: list[Entry]) -> int | None:
         """Pass ``batch`` on; the rows newly written to the database, or None where another
         process writes them (and counts them). Raises when it cannot take the batch now."""
+
+    def held_rows(self) -> int:
+        """Rows taken by ``write`` whose outcome is not known yet (another process holds
+        them): they count against the log's bound."""
+
+    def close(self) -> int:
+        """No more writes; returns the rows it took but could not pass on, to count."""
 
     def prune(self, older_than: datetime) -> None:
         """Delete what retention no longer keeps, where this sink writes the database."""
@@ -70,12 +71,21 @@ class Sink(Protocol):
 class DatabaseSink:
     def __init__(self, database: Database):
         self.database = database
+        self.time_text = TimeText(database.backend)
 
-    def write(self, batch: list[Served]) -> int:
-        dialect = self.database.engine().dialect
-        rows = _rows(batch, dialect)  # before the transaction: SQLite's lock is short
+    def write(self, batch: list[Entry]) -> int:
+        # Built before the transaction: SQLite's write lock is held for the insert alone.
+        served = [entry for entry in batch if isinstance(entry, Served)]
+        rows = database_rows(served, self.time_text) if served else []
+        rows += [row for entry in batch if not isinstance(entry, Served) for row in entry.rows]
         with self.database.transaction() as connection:
             return _write(connection, rows)
+
+    def held_rows(self) -> int:
+        return 0
+
+    def close(self) -> int:
+        return 0
 
     def prune(self, older_than: datetime) -> None:
         prune(self.database, older_than)
@@ -106,14 +116,18 @@ class PredictionLog:
         sample: float = 1.0,
         retention: timedelta | None = None,
         count: Count | None = None,
+        settled: Settled | None = None,
     ):
+        """``settled`` learns of entries once their rows are counted (written, duplicate or
+        dropped): the log writer process then tells the web process that sent them."""
         self.sink = sink
         self.capacity_rows = capacity_rows
         self.sample = sample
         self.retention = retention
         self._count = count or (lambda outcome, rows: None)
+        self._settled = settled or (lambda entries: None)
         self.totals = {WRITTEN: 0, DUPLICATE: 0, DROPPED: 0}  # this process's, for tests
-        self._pending: deque[Served] = deque()
+        self._pending: deque[Entry] = deque()
         self._pending_rows = 0
         self._lock = threading.Lock()  # guards the pending queue and its row count
         self._writing = threading.Lock()  # one batch at a time: the writer or a flush()
@@ -142,16 +156,17 @@ class PredictionLog:
             )
         )
 
-    def accept(self, served: Served) -> None:
-        """One request's rows to write, unless the rows waiting already fill the queue."""
-        rows = len(served.features)
+    def accept(self, entry: Entry) -> None:
+        """Rows to write, unless the rows waiting already fill the queue."""
+        rows = len(entry)
         with self._lock:
-            accepted = self._pending_rows + rows <= self.capacity_rows
+            accepted = self._pending_rows + self.sink.held_rows() + rows <= self.capacity_rows
             if accepted:
-                self._pending.append(served)
+                self._pending.append(entry)
                 self._pending_rows += rows
         if not accepted:
             self._counted(DROPPED, rows)
+            self._settled([entry])
         if self._writer_pid != current_pid():
             self._start_writer()
 
@@ -168,13 +183,14 @@ class PredictionLog:
         be written now is counted as dropped."""
         self._closed = True
         self._wake.set()
-        if self.flush():
-            return True
+        flushed = self.flush()
         with self._lock:
             rows, self._pending_rows = self._pending_rows, 0
+            left = list(self._pending)
             self._pending.clear()
-        self._counted(DROPPED, rows)
-        return False
+        self._counted(DROPPED, rows + self.sink.close())
+        self._settled(left)
+        return flushed
 
     def pending_rows(self) -> int:
         return self._pending_rows
@@ -204,7 +220,7 @@ class PredictionLog:
             batch = self._take()
             if not batch:
                 return True
-            rows = sum(len(served.features) for served in batch)
+            rows = sum(map(len, batch))
             try:
                 written = self.sink.write(batch)
             except UNAVAILABLE as exc:
@@ -225,18 +241,19 @@ class PredictionLog:
             if written is not None:
                 self._counted(WRITTEN, written)
                 self._counted(DUPLICATE, rows - written)
+            self._settled(batch)
             return True
 
-    def _take(self) -> list[Served]:
+    def _take(self) -> list[Entry]:
         batch, rows = [], 0
         with self._lock:
             while self._pending and rows < self.BATCH_ROWS:
-                served = self._pending.popleft()
-                batch.append(served)
-                rows += len(served.features)
+                entry = self._pending.popleft()
+                batch.append(entry)
+                rows += len(entry)
         return batch
 
-    def _put_back(self, batch: list[Served]) -> None:
+    def _put_back(self, batch: list[Entry]) -> None:
         with self._lock:
             self._pending.extendleft(reversed(batch))
 
@@ -265,10 +282,6 @@ class PredictionLog:
         self.totals = dict.fromkeys(self.totals, 0)
 
 
-_COLUMNS = (
-    "request_id", "row", "created_at", "model", "version", "route", "features", "probability",
-    "predicted",
-)  # fmt: skip
 _INCOMING = "incoming_predictions"
 
 
@@ -285,10 +298,10 @@ def _write(connection, rows: list[tuple]) -> int:
     (a retried batch the database had committed, a client reusing its X-Request-ID) keeps its
     first row, counted as a duplicate.
     """
-    columns = ", ".join(_COLUMNS)
+    columns = ", ".join(COLUMNS)
     conflict = "ON CONFLICT (request_id, row) DO NOTHING"
     if connection.dialect.name != "postgresql":
-        marks = ", ".join("?" * len(_COLUMNS))
+        marks = ", ".join("?" * len(COLUMNS))
         insert = f"INSERT INTO {predictions.name} ({columns}) VALUES ({marks}) {conflict}"
         return connection.exec_driver_sql(insert, rows).rowcount
     import psycopg
@@ -325,35 +338,6 @@ def _copy_new(connection, rows, columns: str, conflict: str, duplicate) -> int:
 
 
 def _copy(cursor, table: str, rows: list[tuple]) -> None:
-    with cursor.copy(f"COPY {table} ({', '.join(_COLUMNS)}) FROM STDIN") as copy:
+    with cursor.copy(f"COPY {table} ({', '.join(COLUMNS)}) FROM STDIN") as copy:
         for row in rows:
             copy.write_row(row)
-
-
-def _rows(batch: list[Served], dialect) -> list[tuple]:
-    """Each served row as the driver takes it; times as the column type stores them."""
-    time_type = predictions.c.created_at.type.dialect_impl(dialect)
-    stored_time = time_type.bind_processor(dialect) or (lambda at: at)
-    rows = []
-    for served in batch:
-        when = stored_time(datetime.fromtimestamp(served.at, timezone.utc))
-        probabilities, classes = served.probabilities, served.classes
-        if isinstance(probabilities, np.ndarray):
-            if classes is None:
-                classes = classify(probabilities, served.threshold).tolist()
-            probabilities = probabilities.reshape(-1).tolist()
-        for index, features in enumerate(served.features):
-            rows.append(
-                (
-                    served.request_id,
-                    index,
-                    when,
-                    served.model,
-                    served.version,
-                    served.route,
-                    json_text(features),
-                    probabilities[index],
-                    classes[index],
-                )  # fmt: skip
-            )
-    return rows

@@ -4,18 +4,23 @@ A database driver in a process that answers requests costs more than its own wor
 waits on the database hand the interpreter lock back and forth with the request threads
 (with PostgreSQL the server answered 40 % fewer requests; a separate process writing the
 same rows cost 12 %). So ``modelserve serve`` starts one log writer process beside its web
-processes: they send it their batches over a Unix socket (``ShipSink``), and it alone writes
-the database, with the same bounded queue, batching, retries and counts as ever.
+processes: they send it their batches over a Unix socket (``ShipSink``, in the format of
+``monitoring.wire``), and it alone writes the database, with the same bounded queue,
+batching, retries and counts as ever. It runs at a lower priority than the web processes:
+under a load that takes every core, answers come first, and rows wait (past the bound they
+are dropped, counted).
 
-The wire format, defined here only: a 4-byte big-endian length, then one JSON document, a
-list of requests, each ``[request_id, route, model, version, at, threshold, features,
-probabilities, classes]`` (features a list of rows; floats as their shortest float32 form).
-The web process decides the classes, as it served them; the writer process reads the lists
-as they are, with no arrays to build.
+A web process keeps each batch it sent until the writer process acknowledges it, which it
+does once the batch's rows are counted (written, duplicate or dropped). If the writer
+process dies, the web process sends what it holds again to the one started in its place:
+nothing is lost uncounted. A batch the dead process had written but not yet acknowledged
+comes back as duplicates, counted so.
 """
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import logging
 import os
 import signal
@@ -23,90 +28,137 @@ import socket
 import struct
 import threading
 import time
+from functools import partial
 from pathlib import Path
 
-import numpy as np
-import orjson
-
-from modelserve.evaluation import classify
-from modelserve.monitoring.log import PredictionLog, Served
+from modelserve.bulk import at_fork_in_child
+from modelserve.monitoring.log import DROPPED, DUPLICATE, WRITTEN, PredictionLog
+from modelserve.monitoring.wire import ACK, FRAME, Served, TimeText, decode, encode
 
 log = logging.getLogger(__name__)
 
-_LENGTH = struct.Struct(">I")
-SEND_TIMEOUT_SECONDS = 2.0  # a writer that stopped reading makes rows wait, not requests
+SEND_TIMEOUT_SECONDS = 5.0  # a writer process that stopped reading is replaced by a new one
+RECONNECT_SECONDS = (0.05, 0.25, 0.5, 1.0)  # while the writer process (re)starts
 SOCKET_NAME = "prediction-log.sock"
-
-
-def encode(batch: list[Served]) -> bytes:
-    sizes = [len(s.features) for s in batch]
-    scores = np.concatenate([s.probabilities.reshape(-1) for s in batch])
-    classes = classify(scores, np.repeat([s.threshold for s in batch], sizes))
-    requests, start = [], 0
-    for s, size in zip(batch, sizes, strict=True):
-        end = start + size
-        requests.append(
-            [
-                s.request_id,
-                s.route,
-                s.model,
-                s.version,
-                s.at,
-                s.threshold,
-                s.features,
-                scores[start:end],
-                classes[start:end],
-            ]  # fmt: skip
-        )
-        start = end
-    body = orjson.dumps(requests, option=orjson.OPT_SERIALIZE_NUMPY)
-    return _LENGTH.pack(len(body)) + body
-
-
-def decode(body: bytes) -> list[Served]:
-    return [
-        Served(request_id, route, model, version, at, features, probabilities, threshold, classes)
-        for request_id, route, model, version, at, threshold, features, probabilities, classes in (
-            orjson.loads(body)
-        )
-    ]
+WRITER_NICENESS = 10
 
 
 class ShipSink:
-    """A web process's way to the log writer process: one connection per process."""
+    """A web process's way to the log writer process: one connection, kept by a thread that
+    reads the acknowledgements and, when the writer process is replaced, connects to the
+    new one and sends it every frame not acknowledged yet."""
 
     def __init__(self, path: Path):
         self.path = path
-        self._socket: socket.socket | None = None
-        self._pid: int | None = None
+        self._reset()
+        at_fork_in_child(self._reset)
+
+    def _reset(self) -> None:
+        self._numbers = itertools.count()
+        self._unacknowledged: dict[int, tuple[bytes, int]] = {}  # number: frame, rows
+        self._held = 0
+        self._lock = threading.Lock()  # guards the frames held and their rows
+        self._sending = threading.Lock()  # one frame at a time on the stream
+        self._connection: socket.socket | None = None
+        self._keeper: threading.Thread | None = None
+        self._closed = False
 
     def write(self, batch: list[Served]) -> None:
-        frame = encode(batch)
-        try:
-            self._connected().sendall(frame)
-        except OSError:
-            self._drop_connection()  # part of a frame may be gone: the writer discards it
-            raise
+        number = next(self._numbers)
+        frame = encode(batch, number)
+        with self._sending:
+            with self._lock:
+                self._unacknowledged[number] = (frame, sum(map(len, batch)))
+                self._held += self._unacknowledged[number][1]
+            if self._connection is not None:
+                self._send(self._connection, frame)
+            elif self._keeper is None:
+                self._keeper = threading.Thread(
+                    target=self._keep_connected, name="prediction-log-ship", daemon=True
+                )
+                self._keeper.start()
+
+    def held_rows(self) -> int:
+        return self._held
+
+    def close(self) -> int:
+        """Frames sent are the writer process's to count; those it never got are returned."""
+        self._closed = True
+        with self._sending:
+            return 0 if self._connection is not None else self._held
 
     def prune(self, older_than) -> None:
         """The writer process deletes old rows."""
 
-    def _connected(self) -> socket.socket:
-        if self._socket is None or self._pid != os.getpid():
+    def _keep_connected(self) -> None:
+        failures = 0
+        while not self._closed:
             connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             connection.settimeout(SEND_TIMEOUT_SECONDS)
             try:
                 connection.connect(str(self.path))
             except OSError:
                 connection.close()
-                raise
-            self._socket, self._pid = connection, os.getpid()
-        return self._socket
+                time.sleep(RECONNECT_SECONDS[min(failures, len(RECONNECT_SECONDS) - 1)])
+                failures += 1
+                continue
+            failures = 0
+            with self._sending:
+                with self._lock:
+                    frames = [frame for frame, _ in self._unacknowledged.values()]
+                if all(self._send(connection, frame) for frame in frames):
+                    self._connection = connection
+            self._read_acknowledgements(connection)
+            with self._sending:
+                if self._connection is connection:
+                    self._connection = None
+            connection.close()
 
-    def _drop_connection(self) -> None:
-        if self._socket is not None and self._pid == os.getpid():
-            self._socket.close()
-        self._socket = None
+    def _send(self, connection: socket.socket, frame: bytes) -> bool:
+        try:
+            connection.sendall(frame)
+            return True
+        except OSError:
+            # Part of the frame may be gone: the writer process discards it, and it is sent
+            # again on the next connection.
+            self._connection = None
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)  # its reader of acknowledgements stops
+            return False
+
+    def _read_acknowledgements(self, connection: socket.socket) -> None:
+        received = b""
+        while True:
+            try:
+                chunk = connection.recv(4096)
+            except TimeoutError:
+                continue  # nothing to acknowledge lately
+            except OSError:
+                return
+            if not chunk:
+                return  # the writer process is gone
+            received += chunk
+            whole = len(received) - len(received) % ACK.size
+            numbers = struct.unpack(f">{whole // ACK.size}Q", received[:whole])
+            received = received[whole:]
+            with self._lock:
+                for number in numbers:
+                    _, rows = self._unacknowledged.pop(number, (b"", 0))
+                    self._held -= rows
+
+
+class Shipped:
+    """A web process's frame, received by the log writer process: its rows, and the way to
+    tell the sender they are counted."""
+
+    __slots__ = ("rows", "acknowledge")
+
+    def __init__(self, rows: list[tuple], acknowledge):
+        self.rows = rows
+        self.acknowledge = acknowledge
+
+    def __len__(self) -> int:
+        return len(self.rows)
 
 
 class Receiver:
@@ -114,9 +166,11 @@ class Receiver:
 
     READERS_STOP_SECONDS = 5.0
 
-    def __init__(self, path: Path, log_: PredictionLog):
+    def __init__(self, path: Path, log_: PredictionLog, time_text: TimeText, count):
         self.path = path
         self.log = log_
+        self.time_text = time_text
+        self.count = count
         self._readers: list[threading.Thread] = []
         path.unlink(missing_ok=True)
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -135,16 +189,24 @@ class Receiver:
             self._readers = [r for r in self._readers if r.is_alive()] + [reader]
 
     def _read(self, connection: socket.socket) -> None:
+        replying = threading.Lock()
         with connection, connection.makefile("rb") as stream:
-            while header := stream.read(_LENGTH.size):
-                if len(header) < _LENGTH.size:
+            while header := stream.read(FRAME.size):
+                if len(header) < FRAME.size:
                     return
-                (length,) = _LENGTH.unpack(header)
+                length, number, rows = FRAME.unpack(header)
                 body = stream.read(length)
                 if len(body) < length:
                     return  # the sender failed mid-frame and sends it again
-                for served in decode(body):
-                    self.log.accept(served)
+                acknowledge = partial(_acknowledge, connection, replying, number)
+                try:
+                    shipped = Shipped(decode(body, self.time_text), acknowledge)
+                except Exception:  # noqa: BLE001 - sent again, it would fail again
+                    log.exception("prediction log: a frame of %d rows is unreadable", rows)
+                    self.count(DROPPED, rows)
+                    acknowledge()
+                    continue
+                self.log.accept(shipped)
 
     def close(self) -> None:
         """Take no more connections; read what the web processes sent before they closed
@@ -153,6 +215,14 @@ class Receiver:
         deadline = time.monotonic() + self.READERS_STOP_SECONDS
         for reader in self._readers:
             reader.join(max(0.0, deadline - time.monotonic()))
+
+
+def _acknowledge(connection: socket.socket, replying: threading.Lock, number: int) -> None:
+    try:
+        with replying:
+            connection.sendall(ACK.pack(number))
+    except OSError:
+        pass  # the web process is gone, and with it what it would resend
 
 
 def run_writer(settings, path: Path) -> None:
@@ -165,23 +235,32 @@ def run_writer(settings, path: Path) -> None:
     from modelserve.monitoring.log import ROWS_METRIC, DatabaseSink
 
     configure_logging(settings.log_level)
+    os.nice(WRITER_NICENESS)
     counter = Counter(*ROWS_METRIC, ["outcome"])  # its samples join the web processes'
+    counters = {outcome: counter.labels(outcome) for outcome in (WRITTEN, DUPLICATE, DROPPED)}
+
+    def count(outcome: str, rows: int) -> None:
+        counters[outcome].inc(rows)
+
     database = Database(database_url(settings))
     try:
         database.engine()  # connected and migrated now, not in the middle of serving
     except DatabaseUnavailable as exc:
         log.warning("prediction log: %s; rows wait until it is back", exc.local_message())
+    sink = DatabaseSink(database)
     writer = PredictionLog(
-        DatabaseSink(database),
+        sink,
         capacity_rows=settings.prediction_log_queue_rows,
         retention=settings.prediction_log_retention,
-        count=lambda outcome, rows: counter.labels(outcome).inc(rows),
+        count=count,
+        settled=lambda entries: [entry.acknowledge() for entry in entries],
     )
-    receiver = Receiver(path, writer)
+    receiver = Receiver(path, writer, sink.time_text, count)
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the terminal's ^C is the server's to handle
     threading.Thread(target=receiver.serve_forever, name="log-receiver", daemon=True).start()
+    log.info("prediction log writer ready")
     stopping.wait()
     receiver.close()
     writer.close()  # what cannot be written now is counted as dropped
