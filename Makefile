@@ -54,7 +54,8 @@ COMPAT_TESTS := tests/bundles tests/runtime tests/protocol tests/batching tests/
 	tests/execution/test_replies.py tests/distribution/test_transport.py \
 	tests/distribution/test_served.py tests/monitoring/test_log.py \
 	tests/monitoring/test_feedback.py tests/monitoring/test_monitor.py \
-	tests/monitoring/test_migrations.py
+	tests/monitoring/test_migrations.py tests/monitoring/test_wire.py \
+	tests/monitoring/test_shipping.py
 test-pythons:
 	@for version in $(COMPAT_PYTHONS); do \
 	  python=$$(.ci/find-python $$version) || exit 1; \

@@ -1,0 +1,78 @@
+"""A web process and the log writer process: what was sent stays held until the writer
+confirms its rows are counted, and goes again to the next writer when one dies."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+
+import numpy as np
+import sqlalchemy as sa
+
+from modelserve.monitoring.database import Database
+from modelserve.monitoring.log import WRITTEN, DatabaseSink, PredictionLog
+from modelserve.monitoring.schema import predictions
+from modelserve.monitoring.shipping import Receiver, ShipSink
+from modelserve.monitoring.wire import FRAME
+
+
+def test_a_frame_the_dead_writer_never_confirmed_is_written_by_the_next(tmp_path):
+    path = tmp_path / "log.sock"
+    dying = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)  # reads a frame, then dies
+    dying.bind(str(path))
+    dying.listen()
+    web = PredictionLog(ShipSink(path))
+    for number in range(3):
+        web.record(f"request-{number}", "v1", "diabetes", 1, _row(), np.array([[0.7]]), 0.5)
+    assert web.flush()
+
+    connection, _ = dying.accept()
+    header = _receive(connection, FRAME.size)
+    length, _, rows = FRAME.unpack(header)
+    _receive(connection, length)
+    assert rows == 3 and web.sink.held_rows() == 3  # sent, not confirmed
+    connection.close()
+    dying.close()
+    path.unlink()
+
+    database = Database(f"sqlite:///{tmp_path / 'predictions.db'}")
+    counted = []
+    sink = DatabaseSink(database)
+    writer = PredictionLog(
+        sink,
+        count=lambda outcome, n: counted.append((outcome, n)),
+        settled=lambda entries: [entry.acknowledge() for entry in entries],
+    )
+    receiver = Receiver(path, writer, sink.time_text, lambda outcome, n: None)
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    try:
+        _wait_until(lambda: web.sink.held_rows() == 0)  # confirmed by the new writer
+    finally:
+        web.close()
+        receiver.close()
+        writer.close()
+    with database.reading() as reading:
+        stored = reading.execute(sa.select(predictions.c.request_id)).scalars().all()
+    assert sorted(stored) == ["request-0", "request-1", "request-2"]
+    assert counted == [(WRITTEN, 3)]
+
+
+def _row() -> np.ndarray:
+    return np.array([[6, 148, 72, 35, 0, 33.6, 0.627, 50]], dtype=np.float32)
+
+
+def _receive(connection: socket.socket, size: int) -> bytes:
+    received = b""
+    while len(received) < size:
+        chunk = connection.recv(size - len(received))
+        assert chunk, "the web process closed the connection"
+        received += chunk
+    return received
+
+
+def _wait_until(condition, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "not within the time"
+        time.sleep(0.01)  # between readings of a count the writer updates every quarter second
