@@ -1,15 +1,17 @@
 """What the prediction log costs: requests/s with it off and on, and the room its rows take.
 
-Starts `modelserve serve` (embedded mode, default web workers) on a fresh store and drives
-`POST /v1/models/diabetes:predict` with a one-row body through wrk, the logging off, on with
-SQLite (predictions.db beside the store) and on with PostgreSQL (a database made for the run
-and dropped after), round after round, each round in another order, so that drift of the
-machine shows beside the difference; the verdict is the median of the rounds' on/off ratios.
-After each run, /metrics must account for every answered request: rows written +
-duplicate + dropped == 200 answers. Then the size of each database per million rows. Writes
-bench/results/prediction-log.json and the "Prediction log" section of bench/RESULTS.md.
+Starts three `modelserve serve` (embedded mode, default web workers) on one fresh store: the
+log off, on with SQLite (predictions.db beside the store) and on with PostgreSQL (a database
+made for the run and dropped after). Then wrk drives `POST /v1/models/diabetes:predict` with
+a one-row body at each in turn, in short bursts, round after round, each round in another
+order: the machine's speed drifts (its cores are shared with other machines) by more than
+the difference measured, and bursts seconds apart see nearly the same machine. The verdict
+is the median of the rounds' on/off ratios. /metrics must account for every answered
+request: rows written + duplicate + dropped == 200 answers. Then the size of each database
+per million rows. Writes bench/results/prediction-log.json and the "Prediction log" section
+of bench/RESULTS.md.
 
-    python bench/prediction_log.py [--seconds 8] [--rounds 5] [--connections 8]
+    python bench/prediction_log.py [--seconds 3] [--rounds 10] [--connections 8]
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import sys
 import tempfile
 import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
@@ -128,7 +131,22 @@ def ready(port: int, deadline: float) -> None:
     raise TimeoutError("modelserve serve did not answer")
 
 
-def one_run(config: str, work: Path, database_url: str, args: argparse.Namespace) -> dict:
+@dataclass
+class Server:
+    config: str
+    processes: list[subprocess.Popen]
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}{PATH}"
+
+    @property
+    def logging(self) -> bool:
+        return self.config != "off"
+
+
+def start_server(config: str, work: Path, database_url: str) -> Server:
     port = free_port()
     env = {
         "MODELSERVE_STORE": str(work / "store"),
@@ -136,55 +154,53 @@ def one_run(config: str, work: Path, database_url: str, args: argparse.Namespace
         # Empty: the default, SQLite beside the store (an inherited URL would win otherwise).
         "MODELSERVE_DATABASE_URL": database_url if config == "postgresql" else "",
     }
-    stack = Stack(
-        f"modelserve, log {config}", [[str(BIN / "modelserve"), "serve", "--port", str(port)]], env
-    )
-    load_before = loads()
-    processes = start(stack)
-    try:
-        ready(port, time.monotonic() + 60)
-        url = f"http://127.0.0.1:{port}{PATH}"
-        wrk(url, args.body, args.connections, args.warmup)
-        logging = config != "off"
-        before = settled(port, logging, time.monotonic() + 20)
-        # What the rest of the machine did meanwhile: all busy CPU time less the server's
-        # and wrk's (the only child reaped during the run).
-        cpu = (busy_seconds(), *process_cpu_seconds(processes[0].pid), children_cpu_seconds())
-        started = time.monotonic()
-        measured = wrk(url, args.body, args.connections, args.seconds)
-        elapsed = time.monotonic() - started
-        server_end, postgres_end = process_cpu_seconds(processes[0].pid)
-        used = {
-            "server": server_end - cpu[1],
-            "postgres": postgres_end - cpu[2],
-            "wrk": children_cpu_seconds() - cpu[3],
-        }
-        used["others"] = max(0.0, busy_seconds() - cpu[0] - sum(used.values()))
-        after = settled(port, logging, time.monotonic() + 20)
-    finally:
-        stop(processes)
-    server = delta(after, before)
-    ok = server.get("status_200", 0)
-    result = {
-        "config": config,
+    command = [str(BIN / "modelserve"), "serve", "--port", str(port)]
+    server = Server(config, start(Stack(f"modelserve, log {config}", [command], env)), port)
+    ready(port, time.monotonic() + 60)  # the first one installs the demo model in the store
+    return server
+
+
+def burst(server: Server, args: argparse.Namespace) -> dict:
+    """wrk at one server for ``args.seconds``; what it answered and what it cost."""
+    session = server.processes[0].pid
+    cpu = (busy_seconds(), *process_cpu_seconds(session), children_cpu_seconds())
+    started = time.monotonic()
+    measured = wrk(server.url, args.body, args.connections, args.seconds)
+    elapsed = time.monotonic() - started
+    server_end, postgres_end = process_cpu_seconds(session)
+    used = {
+        "server": server_end - cpu[1],
+        "postgres": postgres_end - cpu[2],
+        "wrk": children_cpu_seconds() - cpu[3],
+    }
+    # What the rest of the machine did meanwhile: all busy CPU time less the server's, wrk's
+    # and PostgreSQL's (the other servers, idle, among it).
+    used["others"] = max(0.0, busy_seconds() - cpu[0] - sum(used.values()))
+    return {
+        "config": server.config,
         "requests_per_second": measured["requests_per_second"],
         "p50_ms": measured["p50_ms"],
         "p99_ms": measured["p99_ms"],
-        "wrk_requests": measured["requests"],
-        "wrk_errors": measured["errors"],
-        "server_200": ok,
-        "server_other": server["answered"] - ok,
+        "requests": measured["requests"],
+        "errors": measured["errors"],
         "cores_used": {name: round(seconds / elapsed, 2) for name, seconds in used.items()},
         # The cost of an answer in CPU, which queueing behind the log's writer does not hide.
-        "cpu_us_per_request": round((used["server"] + used["postgres"]) / max(ok, 1) * 1e6),
-        "load_before": load_before,
-        "load_after": loads(),
+        "cpu_us_per_request": round(
+            (used["server"] + used["postgres"]) / max(measured["requests"], 1) * 1e6
+        ),
     }
+
+
+def accounted(before: dict[str, int], after: dict[str, int], logging: bool) -> dict:
+    """A server's answers over the whole measurement, and the log's rows for them."""
+    server = delta(after, before)
+    ok = server.get("status_200", 0)
+    result = {"server_200": ok, "server_other": server["answered"] - ok}
     if logging:
         rows = {outcome: server.get(outcome, 0) for outcome in OUTCOMES}
         result["rows"] = rows
         # wrk stops with up to one request per connection answered but never read: the
-        # server's count of 200 answers is the exact one; wrk's is shown beside it.
+        # server's count of 200 answers is the exact one.
         result["rows_accounted"] = sum(rows.values()) == ok
     return result
 
@@ -248,31 +264,48 @@ def summary(runs: list[dict]) -> dict:
             config: round(statistics.median(ratios), 3) for config, ratios in by_round.items()
         },
         "target_ratio": TARGET,
-        "every_row_accounted": all(run.get("rows_accounted", True) for run in runs),
     }
 
 
 def table(report: dict) -> list[str]:
     lines = [
-        "| run | log | requests/s | p50 ms | p99 ms | 200 answers | other | written | "
-        "duplicate | dropped | accounted | CPU µs per request "
-        "| cores: server, PostgreSQL, wrk, others |",
-        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---|",
+        "| round | order | off requests/s | SQLite | PostgreSQL | SQLite / off "
+        "| PostgreSQL / off | CPU µs per request: off, SQLite, PostgreSQL "
+        "| cores in the PostgreSQL burst: server, PostgreSQL, wrk, others |",
+        "|---:|---|---:|---:|---:|---:|---:|---|---|",
     ]
-    for number, run in enumerate(report["runs"], 1):
-        rows, cores = run.get("rows"), run["cores_used"]
+    for number in range(1, report["rounds"] + 1):
+        runs = [run for run in report["runs"] if run["round"] == number]
+        by = {run["config"]: run for run in runs}
+        off = by["off"]["requests_per_second"]
+        cores = by["postgresql"]["cores_used"]
+        lines.append(
+            f"| {number} | {', '.join(run['config'] for run in runs)} | {off:g} | "
+            f"{by['sqlite']['requests_per_second']:g} | "
+            f"{by['postgresql']['requests_per_second']:g} | "
+            f"{by['sqlite']['requests_per_second'] / off:.2f} | "
+            f"{by['postgresql']['requests_per_second'] / off:.2f} | "
+            f"{', '.join(str(by[c]['cpu_us_per_request']) for c in CONFIGS)} | "
+            f"{cores['server']:g}, {cores['postgres']:g}, {cores['wrk']:g}, {cores['others']:g} |"
+        )
+    return lines
+
+
+def accounting(report: dict) -> list[str]:
+    lines = [
+        "| log | 200 answers | other | written | duplicate | dropped | accounted |",
+        "|---|---:|---:|---:|---:|---:|---|",
+    ]
+    for config in CONFIGS:
+        total = report["servers"][config]
+        rows = total.get("rows")
         logged = (
             f"{rows['written']} | {rows['duplicate']} | {rows['dropped']} | "
-            f"{'yes' if run['rows_accounted'] else '**no**'}"
+            f"{'yes' if total['rows_accounted'] else '**no**'}"
             if rows
             else "— | — | — | —"
         )
-        lines.append(
-            f"| {number} | {run['config']} | {run['requests_per_second']:g} | "
-            f"{run['p50_ms']:.2f} | {run['p99_ms']:.2f} | {run['server_200']} | "
-            f"{run['server_other']} | {logged} | {run['cpu_us_per_request']} | "
-            f"{cores['server']:g}, {cores['postgres']:g}, {cores['wrk']:g}, {cores['others']:g} |"
-        )
+        lines.append(f"| {config} | {total['server_200']} | {total['server_other']} | {logged} |")
     return lines
 
 
@@ -287,18 +320,22 @@ def section(report: dict) -> str:
         [
             SECTION,
             "",
-            "`python bench/prediction_log.py` (in `make bench`): `modelserve serve`, embedded "
-            "mode, default web workers, driven by wrk with a one-row v1 `:predict` body at "
-            f"{report['connections']} connections ({report['threads']} threads) for "
-            f"{report['seconds']:g} s per run after a {report['warmup']:g} s warm-up, the log "
-            "off, on with SQLite and on with PostgreSQL "
-            f"{report['versions']['postgresql']}, {report['rounds']} rounds, each in another "
-            "order. The "
-            "200 answers and the log's rows are the server's own counts (/metrics) for the "
-            "timed run; CPU µs per request is the server's and PostgreSQL's CPU time over the "
-            "200 answers; wrk shares the machine.",
+            "`python bench/prediction_log.py` (in `make bench`): three `modelserve serve`, "
+            "embedded mode, default web workers, side by side: the log off, on with SQLite and "
+            f"on with PostgreSQL {report['versions']['postgresql']}. wrk drives each in turn "
+            f"with a one-row v1 `:predict` body at {report['connections']} connections "
+            f"({report['threads']} threads), {report['seconds']:g} s at a time after a "
+            f"{report['warmup']:g} s warm-up, {report['rounds']} rounds, each in another "
+            "order: bursts seconds apart see nearly the same machine, whose speed drifts by "
+            "more than the difference measured. CPU µs per request is the server's and "
+            "PostgreSQL's CPU time over wrk's requests; wrk shares the machine.",
             "",
             *table(report),
+            "",
+            "Over the whole measurement, the server's own counts (/metrics): every answer's "
+            "row written, or counted as duplicate or dropped.",
+            "",
+            *accounting(report),
             "",
             "| log | mean requests/s | median CPU µs per request | on / off (means) "
             "| on / off by round | median on / off | within 10 % of off |",
@@ -312,10 +349,10 @@ def section(report: dict) -> str:
                 if c != "off"
             ),
             "",
-            f"The off runs alone spread from {min(off):g} to {max(off):g} requests/s "
-            f"({(max(off) - min(off)) / mean['off']:.0%} of their mean): the machine's drift "
-            "between runs, which makes a single round's ratio uncertain by about as much; "
-            "the verdict is the median of the rounds' ratios.",
+            f"The off bursts alone spread from {min(off):g} to {max(off):g} requests/s "
+            f"({(max(off) - min(off)) / mean['off']:.0%} of their mean): the machine's drift, "
+            "which a round's ratio mostly cancels; the verdict is the median of the rounds' "
+            "ratios.",
             "",
             "Room taken per million logged rows (1 MB = 10⁶ bytes): SQLite "
             f"{sizes['sqlite']['mb_per_million_rows']:g} MB (the file after a WAL checkpoint, "
@@ -347,9 +384,9 @@ def write_section(markdown: Path, text: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=8)
+    parser.add_argument("--seconds", type=float, default=3, help="Each burst's length")
     parser.add_argument("--warmup", type=float, default=2)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument(
         "--no-markdown", action="store_true", help="Leave bench/RESULTS.md as it is"
@@ -379,18 +416,38 @@ def main() -> None:
         with psycopg.connect(database_url) as connection:
             server_version = connection.execute("SHOW server_version").fetchone()[0]
         report["versions"] = {"postgresql": server_version.split()[0]}
-        for round_number in range(args.rounds):
-            # Each round in another order: no configuration always follows another.
-            shift = round_number % len(CONFIGS)
-            for config in CONFIGS[shift:] + CONFIGS[:shift]:
-                run = one_run(config, work, database_url, args)
-                run["round"] = round_number + 1
-                report["runs"].append(run)
-                print(
-                    f"{config:10s} {run['requests_per_second']:8.1f} requests/s  "
-                    f"rows {run.get('rows', '—')}  load {run['load_after'][0]}",
-                    flush=True,
+        servers: dict[str, Server] = {}
+        try:
+            for config in CONFIGS:
+                servers[config] = start_server(config, work, database_url)
+            for server in servers.values():
+                wrk(server.url, args.body, args.connections, args.warmup)
+            before = {
+                c: settled(s.port, s.logging, time.monotonic() + 20) for c, s in servers.items()
+            }
+            for round_number in range(args.rounds):
+                # Each round in another order: no configuration always follows another.
+                shift = round_number % len(CONFIGS)
+                for config in CONFIGS[shift:] + CONFIGS[:shift]:
+                    run = burst(servers[config], args)
+                    run["round"] = round_number + 1
+                    report["runs"].append(run)
+                    print(
+                        f"round {round_number + 1:2d} {config:10s} "
+                        f"{run['requests_per_second']:8.1f} requests/s",
+                        flush=True,
+                    )
+            report["servers"] = {
+                config: accounted(
+                    before[config],
+                    settled(server.port, server.logging, time.monotonic() + 20),
+                    server.logging,
                 )
+                for config, server in servers.items()
+            }
+        finally:
+            for server in servers.values():
+                stop(server.processes)
         report["size"] = {
             "sqlite": sqlite_size(work / "predictions.db"),
             "postgresql": postgres_size(database_url),
@@ -405,7 +462,7 @@ def main() -> None:
     others = max(run["cores_used"]["others"] for run in report["runs"])
     report["load_note"] = (
         f"other processes used at most {others:g} of the {report['machine']['cores']} cores "
-        "during a timed run: "
+        "during a burst: "
         + (
             "no other work shared the machine."
             if others < 0.15
@@ -413,6 +470,9 @@ def main() -> None:
         )
     )
     report["summary"] = summary(report["runs"])
+    report["summary"]["every_row_accounted"] = all(
+        server.get("rows_accounted", True) for server in report["servers"].values()
+    )
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "prediction-log.json").write_text(json.dumps(report, indent=2) + "\n")
     text = section(report)

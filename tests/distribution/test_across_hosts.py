@@ -28,6 +28,7 @@ from modelserve.bundles import ModelStore
 from modelserve.datasets import read_csv
 from modelserve.runtime import NumpyRuntime
 from tests.delivery.conftest import git
+from tests.support.answers import SAME_PROBABILITY
 from tests.support.bundles import make_bundle
 from tests.support.netns import lan
 from tests.support.processes import Process, Worker
@@ -158,7 +159,9 @@ def test_one_push_reaches_every_worker_and_every_fault_heals(hosts, tmp_path, pi
 
     def is_right(outcome: Outcome) -> bool:
         answer = expected.get(outcome.version)
-        return answer is not None and abs(outcome.probability - answer[outcome.row, 0]) <= 1e-6
+        if answer is None:
+            return False
+        return abs(outcome.probability - answer[outcome.row, 0]) <= SAME_PROBABILITY
 
     phases = [
         phase("steady", outcomes, marks["start"], marks["push"], marks["start"], is_right),

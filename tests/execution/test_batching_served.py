@@ -8,6 +8,7 @@ import pytest
 import requests
 
 from modelserve.datasets import read_csv
+from tests.support.answers import SAME_PROBABILITY
 from tests.support.metrics import samples, samples_once
 from tests.support.processes import Server
 
@@ -41,8 +42,8 @@ def test_concurrent_requests_share_calls_and_each_gets_its_own_answer(
     after = samples_once(url, lambda now: now.get(answered, 0) - before.get(answered, 0) >= 64)
     assert {a.status_code for a in answers} == {200}
     # Row i's answer is row i's probability, though rows were run together in other orders
-    # (batches of other sizes may take other BLAS paths: float32 rounding, far below 1e-6).
+    # (batches of other sizes take other BLAS paths, which round otherwise).
     got = [a.json()["predictions"][0] for a in answers]
-    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(got, expected, rtol=0, atol=SAME_PROBABILITY)
     assert after[answered] - before.get(answered, 0) == 64
     assert after[shared] - before.get(shared, 0) < 64  # some requests shared a call

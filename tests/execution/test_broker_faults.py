@@ -16,6 +16,7 @@ from modelserve.datasets import read_csv
 from modelserve.runtime import NumpyRuntime
 from modelserve.settings import Settings, demo_bundle_path
 from modelserve.worker.app import create_celery
+from tests.support.answers import SAME_PROBABILITY
 from tests.support.processes import Server, Worker
 from tests.support.traffic import Outcome, Traffic, phase, table
 from tests.web.conftest import ROW
@@ -116,7 +117,7 @@ def test_under_traffic_a_cut_and_a_stall_heal_within_5_s(env, proxy, pima_csv):
     expected = NumpyRuntime(Bundle.open(demo_bundle_path())).load().predict(np.asarray(rows))
 
     def is_right(outcome: Outcome) -> bool:
-        return abs(outcome.probability - float(expected[outcome.row, 0])) <= 1e-6
+        return abs(outcome.probability - float(expected[outcome.row, 0])) <= SAME_PROBABILITY
 
     worker = Worker(env, concurrency=2)
     server = Server(env, workers=2)

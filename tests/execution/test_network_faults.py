@@ -17,6 +17,7 @@ from modelserve.bundles import ModelStore
 from modelserve.datasets import read_csv
 from modelserve.runtime import NumpyRuntime
 from modelserve.settings import demo_bundle_path
+from tests.support.answers import SAME_PROBABILITY
 from tests.support.netns import lan
 from tests.support.processes import Process, Worker
 from tests.support.rabbitmq import RabbitNode
@@ -41,7 +42,7 @@ def test_a_partition_and_an_empty_broker_heal_within_5_s(hosts, tmp_path, pima_c
     expected = NumpyRuntime(store.bundle("diabetes", 1)).load().predict(np.asarray(rows))
 
     def is_right(outcome: Outcome) -> bool:
-        return abs(outcome.probability - expected[outcome.row, 0]) <= 1e-6
+        return abs(outcome.probability - expected[outcome.row, 0]) <= SAME_PROBABILITY
 
     broker = RabbitNode(node, tmp_path / "rabbitmq")
     broker.start()

@@ -20,6 +20,7 @@ from modelserve.datasets import read_csv
 from modelserve.runtime import load_runtime
 from modelserve.settings import demo_bundle_path
 from tests.support import postgres
+from tests.support.answers import SAME_PROBABILITY
 from tests.support.metrics import wait_until_logged
 from tests.support.processes import Server
 from tests.support.traffic import Traffic, phase, table
@@ -124,7 +125,7 @@ def _phases(outcomes, expected: np.ndarray, **starts: float) -> list:
     """Each phase from its start to the next one's (the last to the end)."""
 
     def is_right(outcome) -> bool:
-        return abs(outcome.probability - expected[outcome.row]) < 1e-5
+        return abs(outcome.probability - expected[outcome.row]) <= SAME_PROBABILITY
 
     names, times = list(starts), [*starts.values(), math.inf]
     return [

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import sqlalchemy as sa
 
-from modelserve.evaluation import evaluate
+from modelserve.evaluation import evaluate, roc_auc
 from modelserve.monitoring.feedback import attach_labels
 from modelserve.monitoring.log import DatabaseSink, PredictionLog
 from modelserve.monitoring.monitor import Monitor
@@ -66,6 +66,42 @@ def test_live_accuracy_is_that_of_the_labelled_rows(database, demo):
     assert report.roc_auc == pytest.approx(direct.roc_auc)
     assert [(v.version, v.labelled) for v in report.versions] == [(1, 150)]
     assert sum(s.labelled for s in report.series) == 150
+
+
+def test_the_roc_area_counts_ties_as_half_per_version_and_overall(database, demo):
+    store, _, _ = demo
+    log = PredictionLog(DatabaseSink(database))
+    cases = {  # (probability, label): ties within a class and across classes
+        1: [(0.2, 0), (0.2, 1), (0.7, 1), (0.4, 0), (0.7, 0), (0.4, 0)],
+        2: [(0.9, 1), (0.1, 0), (0.5, 1), (0.5, 0), (0.2, 1)],
+    }
+    for version, rows in cases.items():
+        for i, (probability, _) in enumerate(rows):
+            log.record(
+                f"v{version}-{i}", "v1", "diabetes", version, np.zeros((1, 8), np.float32),
+                np.array([[probability]], np.float32), 0.5,
+            )  # fmt: skip
+    assert log.flush()
+    attach_labels(
+        database,
+        "diabetes",
+        [
+            FeedbackLabel(request_id=f"v{version}-{i}", label=label)
+            for version, rows in cases.items()
+            for i, (_, label) in enumerate(rows)
+        ],
+    )
+
+    report = _monitor(database, store).report("diabetes")
+
+    def direct(rows):
+        return roc_auc(np.array([label for _, label in rows]), np.array([p for p, _ in rows]))
+
+    assert [v.roc_auc for v in report.versions] == pytest.approx(
+        [direct(cases[1]), direct(cases[2])]
+    )
+    assert report.roc_auc == pytest.approx(direct(cases[1] + cases[2]))
+    assert direct(cases[1]) == pytest.approx(0.5)  # ties counted whole: 0.625; not at all: 0.375
 
 
 def test_figures_are_per_version_and_nothing_labelled_is_null(database, demo):

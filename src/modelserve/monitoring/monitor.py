@@ -12,7 +12,6 @@ from pydantic import BaseModel, Field
 
 from modelserve.bundles import ModelStore
 from modelserve.errors import InvalidBundle
-from modelserve.evaluation import evaluate_classes
 from modelserve.monitoring.database import Database
 from modelserve.monitoring.drift import feature_psi
 from modelserve.monitoring.schema import predictions
@@ -102,22 +101,34 @@ class Monitor:
         scope = [predictions.c.model == model, predictions.c.created_at >= since]
         if version is not None:
             scope.append(predictions.c.version == version)
+        labelled = [*scope, predictions.c.label.is_not(None)]
+        step = (until - since) / SLICES
+        # Counted by the database: a window can hold millions of labelled rows.
         with self.database.reading() as connection:
             counts = connection.execute(
-                sa.select(
-                    predictions.c.version, sa.func.count(), sa.func.count(predictions.c.label)
-                )
+                sa.select(predictions.c.version, sa.func.count())
                 .where(*scope)
                 .group_by(predictions.c.version)
             ).all()
-            labelled = connection.execute(
+            per_version = connection.execute(_labelled_counts(labelled, by_version=True)).all()
+            total = connection.execute(_labelled_counts(labelled, by_version=False)).one()
+            slice_of = sa.case(
+                *(
+                    (predictions.c.created_at < since + (n + 1) * step, n)
+                    for n in range(SLICES - 1)
+                ),
+                else_=SLICES - 1,
+            ).label("slice")
+            slices = connection.execute(
                 sa.select(
                     predictions.c.version,
-                    predictions.c.created_at,
-                    predictions.c.probability,
-                    predictions.c.predicted,
-                    predictions.c.label,
-                ).where(*scope, predictions.c.label.is_not(None))
+                    slice_of,
+                    sa.func.count(),
+                    _how_many(predictions.c.predicted == predictions.c.label),
+                )
+                .where(*labelled)
+                .group_by(predictions.c.version, slice_of)
+                .order_by(predictions.c.version, slice_of)
             ).all()
             recent = (
                 connection.execute(
@@ -129,12 +140,22 @@ class Monitor:
                 .scalars()
                 .all()
             )
-        overall = _figures(sum(n for _, n, _ in counts), labelled)
+        logged = dict(counts)
+        overall = _figures(sum(logged.values()), total)
+        figures = {row.version: row for row in per_version}
         versions = [
-            VersionFigures(
-                version=v, **_figures(n, [r for r in labelled if r.version == v]).model_dump()
+            VersionFigures(version=v, **_figures(n, figures.get(v)).model_dump())
+            for v, n in sorted(logged.items())
+        ]
+        series = [
+            Slice(
+                version=v,
+                start=since + part * step,
+                end=since + (part + 1) * step,
+                labelled=n,
+                accuracy=right / n,
             )
-            for v, n, _ in sorted(counts)
+            for v, part, n, right in slices
         ]
         drift, drifted, reference, note = self._drift(model, version, recent)
         return MonitorReport(
@@ -150,7 +171,7 @@ class Monitor:
             recall=overall.recall,
             roc_auc=overall.roc_auc,
             versions=versions,
-            series=_series(labelled, since, until),
+            series=series,
             drift_reference=reference,
             drift_rows=len(recent),
             drift_threshold=self.drift_threshold,
@@ -194,43 +215,53 @@ class Monitor:
         return found
 
 
-def _figures(logged: int, rows: list) -> LiveFigures:
-    if not rows:
+def _how_many(condition):
+    return sa.func.coalesce(sa.func.sum(sa.case((condition, 1), else_=0)), 0)
+
+
+def _labelled_counts(labelled: list, *, by_version: bool) -> sa.Select:
+    """The labelled rows' confusion counts and the rank sum of the positive ones (the ROC
+    area is the Mann-Whitney U statistic: ranks by probability, ties sharing their mean)."""
+    version, probability = predictions.c.version, predictions.c.probability
+    partition = [version] if by_version else []
+    mean_rank = (
+        sa.func.rank().over(partition_by=partition or None, order_by=probability)
+        + (sa.func.count().over(partition_by=[*partition, probability]) - 1) / 2.0
+    )
+    ranked = (
+        sa.select(version, predictions.c.label, predictions.c.predicted, mean_rank.label("rank"))
+        .where(*labelled)
+        .subquery()
+    )
+    label, predicted = ranked.c.label, ranked.c.predicted
+    query = sa.select(
+        *([ranked.c.version] if by_version else []),
+        sa.func.count().label("labelled"),
+        _how_many((label == 1) & (predicted == 1)).label("tp"),
+        _how_many((label == 0) & (predicted == 0)).label("tn"),
+        _how_many((label == 0) & (predicted == 1)).label("fp"),
+        _how_many((label == 1) & (predicted == 0)).label("fn"),
+        sa.func.coalesce(sa.func.sum(sa.case((label == 1, ranked.c.rank), else_=0)), 0).label(
+            "positive_ranks"
+        ),
+    )
+    return query.group_by(ranked.c.version) if by_version else query
+
+
+def _figures(logged: int, counts) -> LiveFigures:
+    if counts is None or not counts.labelled:
         return LiveFigures(predictions=logged, labelled=0)
-    labels = np.array([r.label for r in rows])
-    predicted = np.array([r.predicted for r in rows])
-    scores = np.array([r.probability for r in rows])
-    figures = evaluate_classes(labels, predicted, scores)
+    tp, tn, fp, fn = counts.tp, counts.tn, counts.fp, counts.fn
+    positives, negatives = tp + fn, tn + fp
+    roc_auc = None  # undefined with one class only
+    if positives and negatives:
+        u = float(counts.positive_ranks) - positives * (positives + 1) / 2
+        roc_auc = u / (positives * negatives)
     return LiveFigures(
         predictions=logged,
-        labelled=len(rows),
-        accuracy=figures.accuracy,
-        precision=figures.precision,
-        recall=figures.recall,
-        roc_auc=figures.roc_auc,
+        labelled=counts.labelled,
+        accuracy=(tp + tn) / counts.labelled,
+        precision=tp / (tp + fp) if tp + fp else 0.0,
+        recall=tp / (tp + fn) if tp + fn else 0.0,
+        roc_auc=roc_auc,
     )
-
-
-def _series(rows: list, since: datetime, until: datetime) -> list[Slice]:
-    """Accuracy of each version in each twelfth of the window that holds labelled rows."""
-    step = (until - since) / SLICES
-    hits: dict[tuple[int, int], list[int]] = {}
-    for row in rows:
-        at = _aware(row.created_at)
-        part = min(int((at - since) / step), SLICES - 1)
-        hits.setdefault((row.version, part), []).append(int(row.predicted == row.label))
-    return [
-        Slice(
-            version=version,
-            start=since + part * step,
-            end=since + (part + 1) * step,
-            labelled=len(results),
-            accuracy=sum(results) / len(results),
-        )
-        for (version, part), results in sorted(hits.items())
-    ]
-
-
-def _aware(at: datetime) -> datetime:
-    # SQLite hands back the UTC times it was given without their zone.
-    return at if at.tzinfo is not None else at.replace(tzinfo=timezone.utc)

@@ -82,9 +82,10 @@ class ShipSink:
         return self._held
 
     def close(self) -> int:
-        """Frames sent are the writer process's to count; those it never got are returned."""
-        self._closed = True
+        """Frames sent are the writer process's to count; those it never got are returned
+        (and are not sent after)."""
         with self._sending:
+            self._closed = True
             return 0 if self._connection is not None else self._held
 
     def prune(self, older_than) -> None:
@@ -104,6 +105,9 @@ class ShipSink:
                 continue
             failures = 0
             with self._sending:
+                if self._closed:  # what it holds is counted as dropped already
+                    connection.close()
+                    return
                 with self._lock:
                     frames = [frame for frame, _ in self._unacknowledged.values()]
                 if all(self._send(connection, frame) for frame in frames):
