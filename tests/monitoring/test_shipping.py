@@ -1,5 +1,6 @@
 """A web process and the log writer process: what was sent stays held until the writer
-confirms its rows are counted, and goes again to the next writer when one dies."""
+confirms its rows are counted, and goes again to the next writer when one dies; a frame the
+writer cannot read is counted, not lost and not sent forever."""
 
 from __future__ import annotations
 
@@ -11,10 +12,10 @@ import numpy as np
 import sqlalchemy as sa
 
 from modelserve.monitoring.database import Database
-from modelserve.monitoring.log import WRITTEN, DatabaseSink, PredictionLog
+from modelserve.monitoring.log import DROPPED, WRITTEN, DatabaseSink, PredictionLog
 from modelserve.monitoring.schema import predictions
 from modelserve.monitoring.shipping import Receiver, ShipSink
-from modelserve.monitoring.wire import FRAME
+from modelserve.monitoring.wire import ACK, FRAME, Served, encode
 
 
 def test_a_frame_the_dead_writer_never_confirmed_is_written_by_the_next(tmp_path):
@@ -56,6 +57,38 @@ def test_a_frame_the_dead_writer_never_confirmed_is_written_by_the_next(tmp_path
         stored = reading.execute(sa.select(predictions.c.request_id)).scalars().all()
     assert sorted(stored) == ["request-0", "request-1", "request-2"]
     assert counted == [(WRITTEN, 3)]
+
+
+def test_an_unreadable_frame_is_counted_as_dropped_and_the_next_is_written(tmp_path):
+    path = tmp_path / "log.sock"
+    database = Database(f"sqlite:///{tmp_path / 'predictions.db'}")
+    counted = []
+    sink = DatabaseSink(database)
+    writer = PredictionLog(
+        sink,
+        count=lambda outcome, n: counted.append((outcome, n)),
+        settled=lambda entries: [entry.acknowledge() for entry in entries],
+    )
+    receiver = Receiver(
+        path, writer, sink.time_text, lambda outcome, n: counted.append((outcome, n))
+    )
+    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    served = [Served("good", "v1", "diabetes", 1, time.time(), _row(), np.array([[0.7]]), 0.5)]
+    garbage = b"\xff" * 40
+    web = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        web.connect(str(path))
+        web.settimeout(10)  # an unanswered frame fails the test, not hangs it
+        web.sendall(FRAME.pack(len(garbage), 1, 5) + garbage + encode(served, 2))
+        acknowledged = {ACK.unpack(_receive(web, ACK.size))[0] for _ in range(2)}
+    finally:
+        web.close()
+        receiver.close()
+        writer.close()
+    assert acknowledged == {1, 2}  # neither is sent again
+    assert sorted(counted) == [(DROPPED, 5), (WRITTEN, 1)]
+    with database.reading() as reading:
+        assert reading.execute(sa.select(predictions.c.request_id)).scalars().all() == ["good"]
 
 
 def _row() -> np.ndarray:

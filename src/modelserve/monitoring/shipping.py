@@ -86,7 +86,11 @@ class ShipSink:
         (and are not sent after)."""
         with self._sending:
             self._closed = True
-            return 0 if self._connection is not None else self._held
+            if self._connection is None:
+                return self._held
+            with contextlib.suppress(OSError):
+                self._connection.shutdown(socket.SHUT_WR)  # its reader ends after the last frame
+            return 0
 
     def prune(self, older_than) -> None:
         """The writer process deletes old rows."""
