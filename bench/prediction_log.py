@@ -11,7 +11,7 @@ request: rows written + duplicate + dropped == 200 answers. Then the size of eac
 per million rows. Writes bench/results/prediction-log.json and the "Prediction log" section
 of bench/RESULTS.md.
 
-    python bench/prediction_log.py [--seconds 3] [--rounds 10] [--connections 8]
+    python bench/prediction_log.py [--seconds 3] [--rounds 20] [--connections 8]
 """
 
 from __future__ import annotations
@@ -386,7 +386,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=3, help="Each burst's length")
     parser.add_argument("--warmup", type=float, default=2)
-    parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--connections", type=int, default=8)
     parser.add_argument(
         "--no-markdown", action="store_true", help="Leave bench/RESULTS.md as it is"

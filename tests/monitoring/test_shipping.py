@@ -9,6 +9,7 @@ import threading
 import time
 
 import numpy as np
+import pytest
 import sqlalchemy as sa
 
 from modelserve.monitoring.database import Database
@@ -18,7 +19,35 @@ from modelserve.monitoring.shipping import Receiver, ShipSink
 from modelserve.monitoring.wire import ACK, FRAME, Served, encode
 
 
-def test_a_frame_the_dead_writer_never_confirmed_is_written_by_the_next(tmp_path):
+@pytest.fixture
+def start_writer(tmp_path):
+    """Starts the log writer process's side on a socket path; returns its database (SQLite)
+    and what it counted, frames it could not read included. Stopped after the test."""
+    started = []
+
+    def start(path):
+        database = Database(f"sqlite:///{tmp_path / 'predictions.db'}")
+        counted = []
+
+        def count(outcome, n):
+            counted.append((outcome, n))
+
+        sink = DatabaseSink(database)
+        writer = PredictionLog(
+            sink, count=count, settled=lambda entries: [e.acknowledge() for e in entries]
+        )
+        receiver = Receiver(path, writer, sink.timestamps, count)
+        threading.Thread(target=receiver.serve_forever, daemon=True).start()
+        started.append((receiver, writer))
+        return database, counted
+
+    yield start
+    for receiver, writer in started:
+        receiver.close()
+        writer.close()
+
+
+def test_a_frame_the_dead_writer_never_confirmed_is_written_by_the_next(tmp_path, start_writer):
     path = tmp_path / "log.sock"
     dying = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)  # reads a frame, then dies
     dying.bind(str(path))
@@ -37,42 +66,20 @@ def test_a_frame_the_dead_writer_never_confirmed_is_written_by_the_next(tmp_path
     dying.close()
     path.unlink()
 
-    database = Database(f"sqlite:///{tmp_path / 'predictions.db'}")
-    counted = []
-    sink = DatabaseSink(database)
-    writer = PredictionLog(
-        sink,
-        count=lambda outcome, n: counted.append((outcome, n)),
-        settled=lambda entries: [entry.acknowledge() for entry in entries],
-    )
-    receiver = Receiver(path, writer, sink.time_text, lambda outcome, n: None)
-    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    database, counted = start_writer(path)
     try:
         _wait_until(lambda: web.sink.held_rows() == 0)  # confirmed by the new writer
     finally:
         web.close()
-        receiver.close()
-        writer.close()
     with database.reading() as reading:
         stored = reading.execute(sa.select(predictions.c.request_id)).scalars().all()
     assert sorted(stored) == ["request-0", "request-1", "request-2"]
     assert counted == [(WRITTEN, 3)]
 
 
-def test_an_unreadable_frame_is_counted_as_dropped_and_the_next_is_written(tmp_path):
+def test_an_unreadable_frame_is_counted_as_dropped_and_the_next_is_written(tmp_path, start_writer):
     path = tmp_path / "log.sock"
-    database = Database(f"sqlite:///{tmp_path / 'predictions.db'}")
-    counted = []
-    sink = DatabaseSink(database)
-    writer = PredictionLog(
-        sink,
-        count=lambda outcome, n: counted.append((outcome, n)),
-        settled=lambda entries: [entry.acknowledge() for entry in entries],
-    )
-    receiver = Receiver(
-        path, writer, sink.time_text, lambda outcome, n: counted.append((outcome, n))
-    )
-    threading.Thread(target=receiver.serve_forever, daemon=True).start()
+    database, counted = start_writer(path)
     served = [Served("good", "v1", "diabetes", 1, time.time(), _row(), np.array([[0.7]]), 0.5)]
     garbage = b"\xff" * 40
     web = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -83,8 +90,6 @@ def test_an_unreadable_frame_is_counted_as_dropped_and_the_next_is_written(tmp_p
         acknowledged = {ACK.unpack(_receive(web, ACK.size))[0] for _ in range(2)}
     finally:
         web.close()
-        receiver.close()
-        writer.close()
     assert acknowledged == {1, 2}  # neither is sent again
     assert sorted(counted) == [(DROPPED, 5), (WRITTEN, 1)]
     with database.reading() as reading:

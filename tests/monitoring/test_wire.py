@@ -3,9 +3,11 @@ was served, row by row."""
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
+
 import numpy as np
 
-from modelserve.monitoring.wire import COLUMNS, FRAME, Served, TimeText, decode, encode
+from modelserve.monitoring.wire import COLUMNS, FRAME, Served, Timestamps, decode, encode
 
 
 def test_a_frame_decodes_to_the_rows_served_whatever_their_shapes():
@@ -30,7 +32,7 @@ def test_a_frame_decodes_to_the_rows_served_whatever_their_shapes():
 
     decoded = [
         dict(zip(COLUMNS, row, strict=True))
-        for row in decode(frame[FRAME.size :], TimeText("sqlite"))
+        for row in decode(frame[FRAME.size :], Timestamps("sqlite"))
     ]
 
     assert [(r["request_id"], r["row"], r["route"], r["model"]) for r in decoded] == [
@@ -49,10 +51,12 @@ def test_a_frame_decodes_to_the_rows_served_whatever_their_shapes():
     assert decoded[1]["created_at"] == "2026-11-30 00:53:21.123456"
 
 
-def test_times_are_stored_in_utc_as_each_database_compares_them():
+def test_times_reach_each_database_in_utc_as_it_takes_them():
     at = 1_796_000_000.5
-    assert TimeText("sqlite")([at]) == ["2026-11-30 00:53:20.500000"]
-    assert TimeText("postgresql")([at]) == ["2026-11-30T00:53:20.500000Z"]
+    assert Timestamps("sqlite")([at]) == ["2026-11-30 00:53:20.500000"]
+    assert Timestamps("postgresql")([at]) == [
+        datetime(2026, 11, 30, 0, 53, 20, 500000, tzinfo=timezone.utc)
+    ]
 
 
 def _floats(rows: list[list[float]]) -> np.ndarray:

@@ -143,17 +143,23 @@ def connect(url: str) -> Engine:
 def migrate(engine: Engine) -> None:
     """Bring the schema to the newest migration, once, whichever process gets there first."""
     from alembic import command
+
+    with _MIGRATING_IN_THIS_PROCESS, _writing(engine) as connection:
+        if engine.dialect.name == "postgresql":
+            connection.execute(sa.select(sa.func.pg_advisory_xact_lock(_MIGRATION_LOCK)))
+        command.upgrade(alembic_config(connection), "head")
+
+
+def alembic_config(connection: Connection):
+    """Alembic's configuration for the log's migrations, run on ``connection``."""
     from alembic.config import Config
 
     config = Config()
     config.set_main_option(
         "script_location", str(resources.files("modelserve.monitoring") / "migrations")
     )
-    with _MIGRATING_IN_THIS_PROCESS, _writing(engine) as connection:
-        if engine.dialect.name == "postgresql":
-            connection.execute(sa.select(sa.func.pg_advisory_xact_lock(_MIGRATION_LOCK)))
-        config.attributes["connection"] = connection
-        command.upgrade(config, "head")
+    config.attributes["connection"] = connection
+    return config
 
 
 def json_text(value) -> str:

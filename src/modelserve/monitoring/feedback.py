@@ -92,38 +92,40 @@ def attach_labels(database: Database, model: str, labels: Sequence[FeedbackLabel
                 "labelled once logged, within a second of its answer",
                 field=f"feedback[{unknown[0]}].request_id",
             )
-        labelled = [i for i, x in enumerate(labels) if found[_key(x)][1] is not None]
+        labelled = [i for i, x in enumerate(labels) if found[_key(x)] is not None]
         if labelled:
-            names = [
-                f"{_describe(labels[i])} (label {found[_key(labels[i])][1]})" for i in labelled
-            ]
+            names = [f"{_describe(labels[i])} (label {found[_key(labels[i])]})" for i in labelled]
             raise AlreadyLabelled(
                 f"already labelled: {_list(names)}; nothing was recorded",
                 field=f"feedback[{labelled[0]}].label",
             )
         connection.execute(
             sa.update(predictions)
-            .where(predictions.c.id == sa.bindparam("prediction_id"))
+            .where(
+                predictions.c.model == model,
+                predictions.c.request_id == sa.bindparam("named_request"),
+                predictions.c.row == sa.bindparam("named_row"),
+            )
             .values(label=sa.bindparam("given"), labelled_at=now),
-            [{"prediction_id": found[_key(x)][0], "given": x.label} for x in labels],
+            [{"named_request": x.request_id, "named_row": x.row, "given": x.label} for x in labels],
         )
     return len(labels)
 
 
 def _find(connection, model: str, labels: Sequence[FeedbackLabel]) -> dict:
-    """(request_id, row) -> (id, label) of the named predictions of ``model``."""
+    """(request_id, row) -> label (None if unlabelled) of the named predictions of ``model``."""
     found = {}
     keys = [_key(x) for x in labels]
     pair = sa.tuple_(predictions.c.request_id, predictions.c.row)
     for start in range(0, len(keys), _LOOKUP_CHUNK):
-        query = sa.select(
-            predictions.c.request_id, predictions.c.row, predictions.c.id, predictions.c.label
-        ).where(predictions.c.model == model, pair.in_(keys[start : start + _LOOKUP_CHUNK]))
+        query = sa.select(predictions.c.request_id, predictions.c.row, predictions.c.label).where(
+            predictions.c.model == model, pair.in_(keys[start : start + _LOOKUP_CHUNK])
+        )
         # Locked until the transaction ends: two calls labelling one prediction at once on
         # PostgreSQL would otherwise both find it unlabelled (SQLite's write lock does this).
         query = query.with_for_update()
-        for request_id, row, prediction_id, label in connection.execute(query):
-            found[request_id, row] = (prediction_id, label)
+        for request_id, row, label in connection.execute(query):
+            found[request_id, row] = label
     return found
 
 

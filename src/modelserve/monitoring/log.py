@@ -29,7 +29,7 @@ from modelserve.errors import DatabaseUnavailable, ModelserveError
 from modelserve.monitoring.database import Database
 from modelserve.monitoring.retention import prune
 from modelserve.monitoring.schema import predictions
-from modelserve.monitoring.wire import COLUMNS, Served, TimeText, database_rows
+from modelserve.monitoring.wire import COLUMNS, Served, Timestamps, database_rows
 
 log = logging.getLogger(__name__)
 
@@ -71,12 +71,12 @@ class Sink(Protocol):
 class DatabaseSink:
     def __init__(self, database: Database):
         self.database = database
-        self.time_text = TimeText(database.backend)
+        self.timestamps = Timestamps(database.backend)
 
     def write(self, batch: list[Entry]) -> int:
         # Built before the transaction: SQLite's write lock is held for the insert alone.
         served = [entry for entry in batch if isinstance(entry, Served)]
-        rows = database_rows(served, self.time_text) if served else []
+        rows = database_rows(served, self.timestamps) if served else []
         rows += [row for entry in batch if not isinstance(entry, Served) for row in entry.rows]
         with self.database.transaction() as connection:
             return _write(connection, rows)
@@ -337,7 +337,19 @@ def _copy_new(connection, rows, columns: str, conflict: str, duplicate) -> int:
         return cursor.rowcount
 
 
+# PostgreSQL's types of ``COLUMNS``, which binary COPY must be told. The features go as JSON
+# text, which the server reads into its json column as it would a text COPY's.
+_COPY_TYPES = {
+    "request_id": "text", "row": "int4", "created_at": "timestamptz", "model": "text",
+    "version": "int4", "route": "text", "features": "text", "probability": "float8",
+    "predicted": "int2",
+}  # fmt: skip
+
+
 def _copy(cursor, table: str, rows: list[tuple]) -> None:
-    with cursor.copy(f"COPY {table} ({', '.join(COLUMNS)}) FROM STDIN") as copy:
+    # Binary: the server parses no text and the client formats none (COPY of 200,000 rows of
+    # 2,000: 6.2 µs a row of the server's CPU and 1.0 of the client's, against 7.3 and 2.1).
+    with cursor.copy(f"COPY {table} ({', '.join(COLUMNS)}) FROM STDIN (FORMAT BINARY)") as copy:
+        copy.set_types([_COPY_TYPES[column] for column in COLUMNS])
         for row in rows:
             copy.write_row(row)

@@ -134,7 +134,7 @@ class Monitor:
                 connection.execute(
                     sa.select(predictions.c.features)
                     .where(*scope)
-                    .order_by(predictions.c.id.desc())
+                    .order_by(predictions.c.created_at.desc())
                     .limit(DRIFT_ROWS)
                 )
                 .scalars()

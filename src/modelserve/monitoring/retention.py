@@ -16,18 +16,16 @@ BATCH_ROWS = 5000
 def prune(database: Database, older_than: datetime, batch_rows: int = BATCH_ROWS) -> int:
     """Delete rows logged before ``older_than``; returns how many."""
     deleted = 0
+    key = sa.tuple_(*predictions.primary_key)
     oldest = (
-        sa.select(predictions.c.id)
+        sa.select(*predictions.primary_key)
         .where(predictions.c.created_at < older_than)
-        .order_by(predictions.c.id)
+        .order_by(predictions.c.created_at)
         .limit(batch_rows)
-        .scalar_subquery()
     )
     while True:
         with database.transaction() as connection:
-            count = connection.execute(
-                sa.delete(predictions).where(predictions.c.id.in_(oldest))
-            ).rowcount
+            count = connection.execute(sa.delete(predictions).where(key.in_(oldest))).rowcount
         deleted += count
         if count < batch_rows:
             return deleted

@@ -15,7 +15,6 @@ REQUEST_ID_LENGTH = 128  # as X-Request-ID accepts it
 predictions = sa.Table(
     "predictions",
     metadata,
-    sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True),
     sa.Column("request_id", sa.String(REQUEST_ID_LENGTH), nullable=False),
     sa.Column("row", sa.Integer(), nullable=False),
     sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
@@ -28,7 +27,8 @@ predictions = sa.Table(
     sa.Column("label", sa.SmallInteger(), nullable=True),
     sa.Column("labelled_at", sa.DateTime(timezone=True), nullable=True),
     # Feedback finds a prediction by its key; a client reusing an X-Request-ID keeps the first.
-    sa.UniqueConstraint("request_id", "row", name="uq_predictions_request_row"),
+    # The key is the primary key: a surrogate id would cost every insert a second index.
+    sa.PrimaryKeyConstraint("request_id", "row", name="pk_predictions"),
     # The monitor reads the recent rows, retention deletes the oldest. One index serves both:
     # each costs every insert its share (most deployments serve one model anyway).
     sa.Index("ix_predictions_created", "created_at"),

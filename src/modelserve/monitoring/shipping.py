@@ -20,6 +20,7 @@ comes back as duplicates, counted so.
 from __future__ import annotations
 
 import contextlib
+import gc
 import itertools
 import logging
 import os
@@ -33,7 +34,7 @@ from pathlib import Path
 
 from modelserve.bulk import at_fork_in_child
 from modelserve.monitoring.log import DROPPED, DUPLICATE, WRITTEN, PredictionLog
-from modelserve.monitoring.wire import ACK, FRAME, Served, TimeText, decode, encode
+from modelserve.monitoring.wire import ACK, FRAME, Served, Timestamps, decode, encode
 
 log = logging.getLogger(__name__)
 
@@ -174,10 +175,10 @@ class Receiver:
 
     READERS_STOP_SECONDS = 5.0
 
-    def __init__(self, path: Path, log_: PredictionLog, time_text: TimeText, count):
+    def __init__(self, path: Path, log_: PredictionLog, timestamps: Timestamps, count):
         self.path = path
         self.log = log_
-        self.time_text = time_text
+        self.timestamps = timestamps
         self.count = count
         self._readers: list[threading.Thread] = []
         path.unlink(missing_ok=True)
@@ -208,7 +209,7 @@ class Receiver:
                     return  # the sender failed mid-frame and sends it again
                 acknowledge = partial(_acknowledge, connection, replying, number)
                 try:
-                    shipped = Shipped(decode(body, self.time_text), acknowledge)
+                    shipped = Shipped(decode(body, self.timestamps), acknowledge)
                 except Exception:  # noqa: BLE001 - sent again, it would fail again
                     log.exception("prediction log: a frame of %d rows is unreadable", rows)
                     self.count(DROPPED, rows)
@@ -263,7 +264,8 @@ def run_writer(settings, path: Path) -> None:
         count=count,
         settled=lambda entries: [entry.acknowledge() for entry in entries],
     )
-    receiver = Receiver(path, writer, sink.time_text, count)
+    receiver = Receiver(path, writer, sink.timestamps, count)
+    gc.freeze()  # as in a web process: the collector walks only what each frame makes
     stopping = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the terminal's ^C is the server's to handle

@@ -15,6 +15,7 @@ of ``--bind-fd`` (socket activation), whose queue outlives a restart.
 from __future__ import annotations
 
 import ctypes
+import gc
 import logging
 import os
 import secrets
@@ -159,6 +160,10 @@ def _start(settings: Settings, address: str, log_socket: Path | None):
         Finalize(None, app.services.predictions.close, exitpriority=10)
     if settings.broker_url is not None:
         _serve_bundles(settings)
+    # What the process built to serve lives as long as it does: kept out of the collector's
+    # reach, a full collection no longer walks it (once per 8 s under load with logging on,
+    # 2 to 3 µs a request).
+    gc.freeze()
     log.info("serving on http://%s/", address)  # its socket listens: connections wait there
     return app
 
