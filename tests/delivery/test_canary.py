@@ -32,20 +32,23 @@ def until_ended(production, load: Load) -> float:
 
 def test_a_good_canary_goes_live_by_its_plan_under_load(serving, production, tmp_path):
     good = production.store.add(make_bundle(tmp_path / "good", "revised"))
-    cli = Cli(production.store.root, **production.env, **PLAN)
+    # The p99 of 100 requests is their slowest one or two: on a loaded machine a single stall
+    # would decide it. Latency verdicts have tests of their own (tests/test_canary.py).
+    lenient = {"MODELSERVE_CANARY_LATENCY_FACTOR": "20"}
+    cli = Cli(production.store.root, **production.env, **PLAN, **lenient)
     with Load(serving.url, clients=8) as load:
         started = cli("canary", "start", str(good.version))
         assert started.returncode == 0, started.stderr
         assert "answers 25% of requests" in started.stdout
         until_ended(production, load)
         load.wait_for_more(5)
-    assert production.store.current_version("diabetes") == good.version
+    entry = production.store.history("diabetes")[-1]
+    assert production.store.current_version("diabetes") == good.version, entry.reason
     assert {a.status for a in load.all} == {200}
     seen = [a.version for a in load.all]
     assert {"1", str(good.version)} <= set(seen)
     for answers in load.answers:  # after the promotion, only the new version answers
         assert {a.version for a in answers[-3:]} == {str(good.version)}
-    entry = production.store.history("diabetes")[-1]
     assert entry.action == "promote" and entry.reason.startswith("canary promoted: ")
     candidate = entry.details["canary"]["candidate"]
     assert candidate["requests"] >= 100 and candidate["errors"] == 0
