@@ -102,11 +102,27 @@ def test_the_verdict_waits_for_its_plan_then_compares_with_the_current_version()
     assert "at most 0.0200 allowed" in erring.reason
     # Slower than the factor allows (plus a millisecond's slack).
     slow = verdict(canary, tally(400, seconds=0.002), tally(100, seconds=0.02), soon)
-    assert slow.promote is False and "p99 latency" in slow.reason
+    assert slow.promote is False and slow.reason.startswith("latency: 100 of 100 requests")
+    assert "at most 3 allowed" in slow.reason
     # The time limit: judged on what it answered; nothing at all is an abort.
     late = STARTED + timedelta(seconds=61)
     assert verdict(canary, tally(400), tally(30), late).promote
     assert "no request reached version 2" in verdict(canary, tally(400), Tally(), late).reason
+
+
+def test_a_few_stalls_are_chance_and_more_are_a_slower_version():
+    canary, soon, current = plan(), STARTED + timedelta(seconds=10), tally(400, seconds=0.002)
+
+    def stalled(stalls: int) -> Tally:  # 100 requests, some of them 0.2 s, the rest 2 ms
+        counted = tally(100 - stalls, seconds=0.002)
+        for _ in range(stalls):
+            counted.add(False, 0.2)
+        return counted
+
+    assert stalled(3).p99 > 0.1  # its p99 is a stall, far above 1.5x the current 2 ms
+    assert verdict(canary, current, stalled(3), soon).promote  # within chance
+    slower = verdict(canary, current, stalled(4), soon)
+    assert slower.promote is False and slower.reason.startswith("latency: 4 of 100 requests")
 
 
 def test_a_broken_canary_is_aborted_after_a_few_errors_beyond_the_margin():

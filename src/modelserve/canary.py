@@ -11,10 +11,14 @@ even without traffic. ``modelserve canary status`` reads the same lines, and app
 that is due (a canary no request ever reached is judged there).
 
 The verdict, once the canary answered ``requests`` predictions or ``seconds`` passed:
-promote if its error rate is at most the current version's plus ``error_margin`` and its
-p99 latency at most ``latency_factor`` times the current version's (plus 1 ms, below which
-a histogram cannot tell), abort otherwise. A canary with ``EARLY_ERRORS`` errors beyond what
-the margin allows is aborted at once, so a broken version costs few requests.
+promote if its error rate is at most the current version's plus ``error_margin`` and its p99
+latency at most ``latency_factor`` times the current version's (plus 1 ms, below which a
+histogram cannot tell), abort otherwise. The p99 is judged by counting: the canary's requests
+slower than that limit may exceed 1 % of them by what chance allows (3 standard deviations),
+no more. Two p99s compared directly would let one stall on a loaded machine decide: the p99
+of a few hundred requests is their slowest two or three. A canary with ``EARLY_ERRORS``
+errors beyond what the margin allows is aborted at once, so a broken version costs few
+requests.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from __future__ import annotations
 import bisect
 import json
 import logging
+import math
 import os
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -35,6 +40,9 @@ from modelserve.errors import ModelserveError, StoreConflict
 FLUSH_SECONDS = 0.1
 EARLY_ERRORS = 10
 LATENCY_SLACK = 0.001  # seconds: differences below a histogram's resolution at 1 ms
+# A version as fast as the current one has 1 % of its requests above the current p99, and
+# fewer above the limit: a share beyond 1 % by this many standard deviations is no chance.
+SLOW_SIGMAS = 3
 # Latency histogram bounds: 0.1 ms to about 12 s, each 25 % above the last.
 BOUNDS = tuple(0.0001 * 1.25**i for i in range(53))
 log = logging.getLogger(__name__)
@@ -74,6 +82,10 @@ class Tally:
                 return BOUNDS[bucket] if bucket < len(BOUNDS) else float("inf")
         return float("inf")
 
+    def slower_than(self, seconds: float) -> int:
+        """Requests that surely took longer than ``seconds``: those in buckets above its own."""
+        return sum(self.buckets[bisect.bisect_left(BOUNDS, seconds) + 1 :])
+
     def summary(self) -> dict[str, Any]:
         p99 = self.p99
         return {
@@ -103,21 +115,29 @@ def verdict(canary: Canary, current: Tally, candidate: Tally, now: datetime) -> 
         return Verdict(False, f"no request reached version {canary.version} in {elapsed:.0f} s")
     if worse_errors:
         return Verdict(False, _figures("errors", candidate, current, allowed))
-    if current.p99 is not None and candidate.p99 > current.p99 * canary.latency_factor + (
-        LATENCY_SLACK
-    ):
-        return Verdict(
-            False,
-            f"p99 latency {candidate.p99 * 1000:.1f} ms against the current version's "
-            f"{current.p99 * 1000:.1f} ms (at most {canary.latency_factor:g}x); "
-            f"{candidate.requests} requests went to it",
-        )
+    if current.p99 is not None:
+        limit = current.p99 * canary.latency_factor + LATENCY_SLACK
+        slow, tolerated = candidate.slower_than(limit), _slow_by_chance(candidate.requests)
+        if slow > tolerated:
+            return Verdict(
+                False,
+                f"latency: {slow} of {candidate.requests} requests took longer than "
+                f"{limit * 1000:.1f} ms ({canary.latency_factor:g}x the current version's p99 "
+                f"of {current.p99 * 1000:.1f} ms, plus 1 ms), at most {tolerated} allowed; "
+                f"its p99 {_ms(candidate.p99)}",
+            )
     return Verdict(
         True,
         f"{candidate.requests} requests, error rate {candidate.error_rate:.4f} "
         f"(current {current.error_rate:.4f}), p99 {_ms(candidate.p99)} "
         f"(current {_ms(current.p99)})",
     )
+
+
+def _slow_by_chance(requests: int) -> int:
+    """How many of ``requests`` may exceed the current p99 by chance alone (3 of 100, 11 of
+    500, 19 of 1,000)."""
+    return math.floor(0.01 * requests + SLOW_SIGMAS * math.sqrt(0.01 * 0.99 * requests))
 
 
 def _figures(what: str, candidate: Tally, current: Tally, allowed: float) -> str:
