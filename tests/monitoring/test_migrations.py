@@ -49,7 +49,11 @@ def test_the_key_becomes_the_primary_key_with_the_rows_kept_and_back(database_ur
         with engine.connect() as connection:
             ids = connection.execute(sa.select(predictions.c.id)).scalars().all()
         assert len(set(ids)) == len(_ROWS) and None not in ids
-        with engine.begin() as connection:  # the key is unique again
+        unique = sa.inspect(engine).get_unique_constraints("predictions")
+        assert [(u["name"], u["column_names"]) for u in unique] == [
+            ("uq_predictions_request_row", ["request_id", "row"])
+        ]
+        with engine.begin() as connection:
             command.upgrade(alembic_config(connection), "0002")
         assert _kept(engine) == _EXPECTED
     finally:

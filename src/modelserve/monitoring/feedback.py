@@ -102,7 +102,6 @@ def attach_labels(database: Database, model: str, labels: Sequence[FeedbackLabel
         connection.execute(
             sa.update(predictions)
             .where(
-                predictions.c.model == model,
                 predictions.c.request_id == sa.bindparam("named_request"),
                 predictions.c.row == sa.bindparam("named_row"),
             )
